@@ -1,0 +1,80 @@
+"""The batched torch form of :class:`~autoperi.crystal.Crystal`.
+
+Atoms of all crystals are concatenated; ``batch[i]`` is the crystal index of atom ``i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from autoperi.crystal import Crystal
+
+
+@dataclass
+class CrystalBatch:
+    lattices: torch.Tensor  # (B, 3, 3), rows are lattice vectors
+    frac_coords: torch.Tensor  # (N, 3)
+    atomic_numbers: torch.Tensor  # (N,) int64
+    num_atoms: torch.Tensor  # (B,) int64
+    ids: list[str | None] = field(default_factory=list)
+
+    @classmethod
+    def from_crystals(cls, crystals: Sequence[Crystal], dtype: torch.dtype = torch.float32) -> CrystalBatch:
+        if len(crystals) == 0:
+            raise ValueError("cannot batch an empty list of crystals")
+        return cls(
+            lattices=torch.as_tensor(np.stack([c.lattice for c in crystals]), dtype=dtype),
+            frac_coords=torch.as_tensor(np.concatenate([c.frac_coords for c in crystals]), dtype=dtype),
+            atomic_numbers=torch.as_tensor(np.concatenate([c.atomic_numbers for c in crystals])),
+            num_atoms=torch.as_tensor([c.num_atoms for c in crystals], dtype=torch.long),
+            ids=[c.id for c in crystals],
+        )
+
+    @property
+    def num_crystals(self) -> int:
+        return len(self.num_atoms)
+
+    @property
+    def batch(self) -> torch.Tensor:
+        """Crystal index of every atom, shape (N,)."""
+        return torch.repeat_interleave(
+            torch.arange(self.num_crystals, device=self.num_atoms.device), self.num_atoms
+        )
+
+    @property
+    def ptr(self) -> torch.Tensor:
+        """Offsets of each crystal's first atom, shape (B + 1,)."""
+        return torch.cat([self.num_atoms.new_zeros(1), torch.cumsum(self.num_atoms, 0)])
+
+    @property
+    def cart_coords(self) -> torch.Tensor:
+        """Cartesian positions, differentiable with respect to fractional coordinates and lattices."""
+        return torch.einsum("ni,nij->nj", self.frac_coords, self.lattices[self.batch])
+
+    @property
+    def volumes(self) -> torch.Tensor:
+        return torch.linalg.det(self.lattices)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> CrystalBatch:
+        return replace(
+            self,
+            lattices=self.lattices.to(device=device, dtype=dtype),
+            frac_coords=self.frac_coords.to(device=device, dtype=dtype),
+            atomic_numbers=self.atomic_numbers.to(device=device),
+            num_atoms=self.num_atoms.to(device=device),
+        )
+
+    def to_crystals(self) -> list[Crystal]:
+        lattices = self.lattices.detach().cpu().double().numpy()
+        frac = self.frac_coords.detach().cpu().double().numpy()
+        numbers = self.atomic_numbers.detach().cpu().numpy()
+        bounds = self.ptr.cpu().numpy()
+        ids = self.ids or [None] * self.num_crystals
+        return [
+            Crystal(lattices[b], frac[bounds[b] : bounds[b + 1]], numbers[bounds[b] : bounds[b + 1]], id=ids[b])
+            for b in range(self.num_crystals)
+        ]

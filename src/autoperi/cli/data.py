@@ -1,0 +1,120 @@
+"""``autoperi data``: dataset statistics, downloads and format conversion."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE_NAME = "example"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="inspect, download and convert datasets")
+    commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    info = commands.add_parser(
+        "info", help="counts, elements, atoms per cell and lattice statistics (table + PNG histogram)"
+    )
+    info.add_argument("target", help=f"a dataset name (mp_20, perov_5, carbon_24, {EXAMPLE_NAME}) or a path")
+    info.add_argument("--split", action="append", help="only these splits of a named dataset (repeatable)")
+    info.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
+    info.add_argument("--out", default=".", help="folder for the PNG histogram (default: current folder)")
+    info.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")
+    info.set_defaults(func=run_info)
+
+    download = commands.add_parser("download", help="fetch a benchmark dataset and verify its checksums")
+    download.add_argument("name", help="mp_20, perov_5 or carbon_24")
+    download.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
+    download.add_argument("--split", action="append", choices=("train", "val", "test"), help="repeatable")
+    download.add_argument("--base-url", help="mirror to fetch from (default: CDVAE's repository at a fixed commit)")
+    download.set_defaults(func=run_download)
+
+    convert = commands.add_parser("convert", help="convert crystals between CIF folders, extxyz and CDVAE CSV")
+    convert.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
+    convert.add_argument("output", help="OUT.extxyz, OUT.csv, or a folder for one CIF per crystal")
+    convert.add_argument("--niggli", action="store_true", help="Niggli-reduce as CDVAE's preprocessing does")
+    convert.set_defaults(func=run_convert)
+
+
+def _example_path():
+    from importlib.resources import files
+
+    return files("autoperi") / "examples" / "textbook.csv"
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from autoperi.crystal import DEFAULT_MAX_ATOMS
+    from autoperi.data import DATASETS, available_splits, dataset_spec, load_file, load_split
+    from autoperi.data.datasets import LOWDATA_SPLITS
+    from autoperi.data.info import SplitStats, format_stats, plot_stats
+
+    max_atoms = args.max_atoms or DEFAULT_MAX_ATOMS
+    root = Path(args.root) if args.root else None
+    stats = []
+    if args.target in DATASETS:
+        spec = dataset_spec(args.target)
+        splits = args.split or [*available_splits(args.target, root), *LOWDATA_SPLITS]
+        for split in splits:
+            dataset = load_split(args.target, split, root, max_atoms=max_atoms)
+            stats.append(SplitStats.from_dataset(split, dataset, _split_note(split, dataset, spec.rows)))
+        label = args.target
+    else:
+        path = Path(str(_example_path())) if args.target == EXAMPLE_NAME else Path(args.target)
+        stats.append(SplitStats.from_dataset(path.name, load_file(path, niggli=False, max_atoms=max_atoms)))
+        label = EXAMPLE_NAME if args.target == EXAMPLE_NAME else path.name.split(".")[0]
+    print(format_stats(stats))
+    figure = plot_stats(stats, Path(args.out) / f"{label}-info.png", f"autoperi data info {args.target}")
+    print(f"\nhistograms written to {figure}")
+    return 0
+
+
+def _split_note(split: str, dataset, published_rows: dict[str, int]) -> str:
+    from autoperi.data.datasets import LOWDATA_POOL, LOWDATA_SPLITS
+    from autoperi.data.info import split_status
+
+    if split in LOWDATA_SPLITS:
+        return "low-data protocol: " + " + ".join(LOWDATA_POOL)
+    return split_status(dataset, published_rows[split.removesuffix("_partial")])
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from autoperi.data import data_root
+    from autoperi.data.download import download_dataset
+    from autoperi.data.registry import SPLITS
+
+    root = Path(args.root) if args.root else data_root()
+    splits = tuple(args.split or SPLITS)
+    for path, fetched in download_dataset(args.name, root, splits, args.base_url):
+        print(f"{'downloaded' if fetched else 'already present'} and verified: {path}")
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from autoperi.errors import CrystalError
+    from autoperi.io.ase_adapter import write_extxyz
+    from autoperi.io.cdvae_csv import write_cdvae_csv
+    from autoperi.io.pymatgen_adapter import write_cif
+    from autoperi.io.readers import read_crystals
+
+    report = read_crystals(args.input, niggli=args.niggli)
+    print(report.summary())
+    if not report.crystals:
+        raise CrystalError("empty", f"{args.input}: no usable crystal to convert")
+    output = Path(args.output)
+    if output.name.endswith((".extxyz", ".xyz")):
+        write_extxyz(report.crystals, output)
+    elif output.name.endswith(".csv"):
+        write_cdvae_csv(report.crystals, output)
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        for index, crystal in enumerate(report.crystals):
+            stem = re.sub(r"[^A-Za-z0-9._-]", "_", crystal.id or "crystal")
+            write_cif(crystal, output / f"{stem}-{index:05d}.cif")
+    print(f"wrote {len(report.crystals)} crystals to {output}")
+    return 0

@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+from autoperi.cli.main import build_parser, main
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys; from autoperi.cli.main import build_parser; build_parser(); " \
+           "print(sorted(m for m in ('torch', 'pymatgen', 'ase', 'chgnet') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_subcommand_has_help():
+    parser = build_parser()
+    assert parser.format_help()
+
+
+def test_info_on_the_bundled_example(tmp_path, capsys):
+    assert main(["data", "info", "example", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "textbook.csv  16 " in out
+    assert (tmp_path / "example-info.png").stat().st_size > 10_000
+
+
+def test_info_on_a_named_split(shared_data_root, tmp_path, capsys):
+    assert main(["data", "info", "perov_5", "--split", "val", "--split", "test", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split()[:4] == ["val", "3787", "0", "complete"] for line in lines)
+    assert any(line.split()[:4] == ["test", "3785", "0", "complete"] for line in lines)
+
+
+def test_convert_to_every_format(tmp_path, capsys):
+    from autoperi.io.readers import read_crystals
+
+    example = str(build_example_path())
+    assert main(["data", "convert", example, str(tmp_path / "set.extxyz")]) == 0
+    assert main(["data", "convert", str(tmp_path / "set.extxyz"), str(tmp_path / "cifs")]) == 0
+    assert main(["data", "convert", str(tmp_path / "cifs"), str(tmp_path / "back.csv")]) == 0
+    formulas = [c.formula for c in read_crystals(tmp_path / "back.csv").crystals]
+    assert sorted(formulas) == sorted(c.formula for c in read_crystals(example).crystals)
+    assert len(list((tmp_path / "cifs").glob("*.cif"))) == 16
+
+
+def build_example_path():
+    from importlib.resources import files
+
+    return files("autoperi") / "examples" / "textbook.csv"

@@ -1,0 +1,128 @@
+"""Each kind of bad input is skipped with its reason when loading, and is a one-line error on the CLI."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoperi.cli.main import main
+from autoperi.errors import CrystalError
+from autoperi.io.readers import read_crystals, read_one_crystal
+
+GOOD_CIF = """data_NaCl
+_cell_length_a 5.64
+_cell_length_b 5.64
+_cell_length_c 5.64
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+loop_
+_atom_site_type_symbol
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Na Na0 0.0 0.0 0.0 1
+Cl Cl1 0.5 0.5 0.5 1
+"""
+
+BAD_CIFS = {
+    "malformed_cif": "data_broken\nthis is not a cif at all\n",
+    "disordered": GOOD_CIF.replace("Cl Cl1 0.5 0.5 0.5 1", "Cl Cl1 0.5 0.5 0.5 0.5\nBr Br1 0.5 0.5 0.5 0.5"),
+    "unknown_element": GOOD_CIF.replace("Cl Cl1", "Qq Qq1"),
+    "non_finite": GOOD_CIF.replace("0.5 0.5 0.5", "nan 0.5 0.5"),
+    "zero_atoms": GOOD_CIF.split("loop_")[0],
+    "non_positive_volume": GOOD_CIF.replace("_cell_angle_gamma 90", "_cell_angle_gamma 0"),
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_CIFS))
+def test_bad_cif_file_gives_its_reason(tmp_path, reason):
+    path = tmp_path / "bad.cif"
+    path.write_text(BAD_CIFS[reason])
+    report = read_crystals(path)
+    assert report.crystals == []
+    assert dict(report.skipped) == {reason: 1}
+    with pytest.raises(CrystalError) as caught:
+        read_one_crystal(path)
+    assert caught.value.reason == reason
+
+
+def test_too_many_atoms_is_a_limit(tmp_path):
+    path = tmp_path / "nacl.cif"
+    path.write_text(GOOD_CIF)
+    assert len(read_crystals(path, max_atoms=2).crystals) == 1
+    report = read_crystals(path, max_atoms=1)
+    assert dict(report.skipped) == {"too_many_atoms": 1}
+
+
+def test_csv_load_skips_bad_rows_and_reports_why(tmp_path):
+    rows = [("good-1", GOOD_CIF), *((f"bad-{r}", text) for r, text in BAD_CIFS.items()), ("good-2", GOOD_CIF)]
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"material_id": [r[0] for r in rows], "cif": [r[1] for r in rows]}).to_csv(path)
+    report = read_crystals(path, workers=2)
+    assert [c.id for c in report.crystals] == ["good-1", "good-2"]
+    assert dict(report.skipped) == dict.fromkeys(BAD_CIFS, 1)
+    summary = report.summary()
+    assert "skipped 7" in summary and "bad-disordered" in summary
+
+
+def test_extxyz_with_nan_or_unknown_element(tmp_path):
+    nan_file = tmp_path / "nan.extxyz"
+    nan_file.write_text(
+        '2\nLattice="5.64 0 0 0 5.64 0 0 0 5.64" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        "Na 0 0 0\nCl nan 2.82 2.82\n"
+    )
+    assert dict(read_crystals(nan_file).skipped) == {"non_finite": 1}
+    unknown = tmp_path / "unknown.extxyz"
+    unknown.write_text(nan_file.read_text().replace("nan", "2.82").replace("Cl", "Qq"))
+    assert dict(read_crystals(unknown).skipped) == {"unknown_element": 1}
+
+
+def test_empty_inputs(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "empty.extxyz").write_text("")
+    (tmp_path / "nothing").mkdir()
+    for name in ("empty.csv", "empty.extxyz", "nothing"):
+        with pytest.raises(CrystalError):
+            read_one_crystal(tmp_path / name)
+
+
+def test_csv_without_cif_column(tmp_path):
+    path = tmp_path / "table.csv"
+    pd.DataFrame({"material_id": ["a"], "formula": ["NaCl"]}).to_csv(path)
+    with pytest.raises(CrystalError, match="no 'cif' column"):
+        read_crystals(path)
+
+
+def test_unknown_format(tmp_path):
+    path = tmp_path / "structure.pdb"
+    path.write_text("ATOM")
+    with pytest.raises(CrystalError, match="unknown format"):
+        read_crystals(path)
+
+
+@pytest.mark.parametrize("reason", ["malformed_cif", "disordered", "non_finite", "empty"])
+def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys, reason):
+    path = tmp_path / "bad.cif"
+    path.write_text(BAD_CIFS[reason])
+    code = main(["data", "convert", str(path), str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code != 0
+    error_lines = captured.err.strip().splitlines()
+    assert len(error_lines) == 1 and error_lines[0].startswith("autoperi: error:")
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_cli_missing_file(tmp_path, capsys):
+    assert main(["data", "info", str(tmp_path / "missing.cif")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_nan_from_numpy_input_is_caught():
+    from autoperi.crystal import Crystal
+
+    crystal = Crystal(np.eye(3) * 4, [[0.1, np.nan, 0.2]], [6])
+    with pytest.raises(CrystalError, match="NaN"):
+        crystal.validate()
