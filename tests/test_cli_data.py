@@ -5,8 +5,10 @@ from autoperi.cli.main import build_parser, main
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = "import sys; from autoperi.cli.main import build_parser; build_parser(); " \
-           "print(sorted(m for m in ('torch', 'pymatgen', 'ase', 'chgnet') if m in sys.modules))"
+    code = (
+        "import sys; from autoperi.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'pymatgen', 'ase', 'chgnet') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

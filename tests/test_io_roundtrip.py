@@ -98,4 +98,3 @@ def test_batch_round_trip_and_cartesian_positions(mp20_sample):
     expected = np.concatenate([c.cart_coords for c in mp20_sample])
     np.testing.assert_allclose(batch.cart_coords.numpy(), expected, atol=1e-12)
     np.testing.assert_allclose(batch.volumes.numpy(), [c.volume for c in mp20_sample])
-

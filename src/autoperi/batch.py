@@ -75,6 +75,8 @@ class CrystalBatch:
         bounds = self.ptr.cpu().numpy()
         ids = self.ids or [None] * self.num_crystals
         return [
-            Crystal(lattices[b], frac[bounds[b] : bounds[b + 1]], numbers[bounds[b] : bounds[b + 1]], id=ids[b])
+            Crystal(
+                lattices[b], frac[bounds[b] : bounds[b + 1]], numbers[bounds[b] : bounds[b + 1]], id=ids[b]
+            )
             for b in range(self.num_crystals)
         ]

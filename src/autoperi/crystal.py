@@ -31,7 +31,9 @@ def lattice_to_parameters(lattice: np.ndarray) -> np.ndarray:
     return np.concatenate([lengths, np.asarray(angles)])
 
 
-def parameters_to_lattice(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
+def parameters_to_lattice(
+    a: float, b: float, c: float, alpha: float, beta: float, gamma: float
+) -> np.ndarray:
     """Lower-triangular lattice (a along x, b in the xy plane) with the given lengths and angles (degrees)."""
     cos_alpha, cos_beta, cos_gamma = np.cos(np.radians([alpha, beta, gamma]))
     sin_gamma = np.sin(np.radians(gamma))
@@ -126,7 +128,7 @@ class Crystal:
         return self.copy(frac_coords=frac)
 
     def change_basis(self, transform: np.ndarray) -> Crystal:
-        """The same crystal in the cell ``transform @ lattice``; ``transform`` is an integer matrix with det ±1."""
+        """The same crystal in the cell ``transform @ lattice`` (``transform``: integer, det ±1)."""
         transform = np.asarray(transform)
         if not np.allclose(transform, np.round(transform)) or round(abs(np.linalg.det(transform))) != 1:
             raise ValueError("a change of basis needs an integer matrix with determinant ±1")

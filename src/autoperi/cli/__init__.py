@@ -1,1 +1,1 @@
-"""The ``autoperi`` command line. Each subcommand lives in its own module and imports heavy libraries lazily."""
+"""The ``autoperi`` command line: one module per subcommand, heavy libraries imported lazily."""

@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"autoperi: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            f"autoperi: internal error: {type(error).__name__}: {error} "
+            "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

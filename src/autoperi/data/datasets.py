@@ -75,7 +75,8 @@ def split_file(name: str, split: str, root: Path | None = None) -> Path:
         if candidate.exists():
             return candidate
     raise DatasetError(
-        f"{name}/{split} not found under {folder} (set AUTOPERI_DATA_ROOT, or run `autoperi data download {name}`)"
+        f"{name}/{split} not found under {folder} "
+        f"(set AUTOPERI_DATA_ROOT, or run `autoperi data download {name}`)"
     )
 
 
@@ -114,8 +115,11 @@ def load_split(
         return loaded
     if split not in LOWDATA_SPLITS:
         raise DatasetError(f"unknown split {split!r} (splits: {', '.join(FILE_SPLITS + LOWDATA_SPLITS)})")
-    parts = [load_split(name, part, root, niggli, max_atoms, workers) for part in available_splits(name, root)
-             if part in LOWDATA_POOL]
+    parts = [
+        load_split(name, part, root, niggli, max_atoms, workers)
+        for part in available_splits(name, root)
+        if part in LOWDATA_POOL
+    ]
     pool = [crystal for part in parts for crystal in part]
     train_index, val_index = lowdata_partition(len(pool))
     chosen = train_index if split == "lowdata_train" else val_index

@@ -53,7 +53,9 @@ def split_status(dataset: CrystalDataset, published_rows: int) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     lines = [header, ["-" * w for w in widths], *rows]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+    return "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+    )
 
 
 def _describe(values: np.ndarray) -> str:
@@ -70,8 +72,9 @@ def format_stats(stats: list[SplitStats]) -> str:
             str(sum(s.skipped.values())),
             s.note or "-",
             str(len(s.element_counts)),
-            "-" if not s.num_crystals else
-            f"{s.atoms_per_cell.min()} / {np.median(s.atoms_per_cell):g} / {s.atoms_per_cell.max()}",
+            "-"
+            if not s.num_crystals
+            else f"{s.atoms_per_cell.min()} / {np.median(s.atoms_per_cell):g} / {s.atoms_per_cell.max()}",
         ]
         for s in stats
     ]
@@ -82,11 +85,14 @@ def format_stats(stats: list[SplitStats]) -> str:
         [s.label, *(_describe(s.lattice_parameters[:, i]) for i in range(6)), _describe(s.volume_per_atom)]
         for s in stats
     ]
-    lattice = _table(["split", "a (Å)", "b (Å)", "c (Å)", "alpha (°)", "beta (°)", "gamma (°)", "V/atom (Å³)"],
-                     lattice_rows)
+    lattice = _table(
+        ["split", "a (Å)", "b (Å)", "c (Å)", "alpha (°)", "beta (°)", "gamma (°)", "V/atom (Å³)"],
+        lattice_rows,
+    )
     skipped = [
         f"  {s.label}: " + ", ".join(f"{n} {reason}" for reason, n in s.skipped.most_common())
-        for s in stats if s.skipped
+        for s in stats
+        if s.skipped
     ]
     text = f"{counts}\n\nlattice statistics (mean ± std)\n{lattice}"
     return text + ("\n\nskipped rows by cause\n" + "\n".join(skipped) if skipped else "")

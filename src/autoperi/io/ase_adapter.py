@@ -29,9 +29,7 @@ def crystal_from_atoms(atoms: Atoms, crystal_id: str | None = None) -> Crystal:
     numbers = atoms.get_atomic_numbers()
     if np.any(numbers < 1):
         raise CrystalError("unknown_element", "the structure contains an unknown element")
-    properties = {
-        key: value for key, value in atoms.info.items() if key != _ID_KEY and np.isscalar(value)
-    }
+    properties = {key: value for key, value in atoms.info.items() if key != _ID_KEY and np.isscalar(value)}
     crystal = Crystal(
         cell,
         np.linalg.solve(cell.T, positions.T).T,

@@ -41,8 +41,12 @@ def canonical_orientation(crystal: Crystal) -> Crystal:
     """Rebuild the lattice from its parameters, as CDVAE's preprocessing does (a along x, b in xy)."""
     params = crystal.lattice_parameters
     return Crystal.from_parameters(
-        tuple(params[:3]), tuple(params[3:]), crystal.frac_coords, crystal.atomic_numbers,
-        id=crystal.id, properties=crystal.properties,
+        tuple(params[:3]),
+        tuple(params[3:]),
+        crystal.frac_coords,
+        crystal.atomic_numbers,
+        id=crystal.id,
+        properties=crystal.properties,
     )
 
 
