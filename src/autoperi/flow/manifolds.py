@@ -1,0 +1,177 @@
+"""One object per manifold: geodesic interpolation, target velocity, base distribution, tangent projection.
+
+Nothing here knows about crystals. Tensors have the manifold's coordinates in their last dimension; rows
+may be grouped (``group[i]`` is the sample row ``i`` belongs to), which lets the flat torus remove the
+global translation of each sample (a zero mean drift per group).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+Group = torch.Tensor | None
+
+
+def group_mean(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over the rows of each group, broadcast back to the rows."""
+    num_groups = int(group.max()) + 1 if group.numel() else 0
+    sums = torch.zeros(num_groups, *values.shape[1:], dtype=values.dtype, device=values.device)
+    sums.index_add_(0, group, values)
+    counts = torch.bincount(group, minlength=num_groups).clamp(min=1).to(values.dtype)
+    return (sums / counts.view(-1, *([1] * (values.dim() - 1))))[group]
+
+
+class Manifold(ABC):
+    """A space a flow runs on. Velocities live in the tangent space at the current point."""
+
+    @abstractmethod
+    def sample_base(
+        self, shape: tuple[int, ...], generator: torch.Generator | None = None, group: Group = None
+    ) -> torch.Tensor:
+        """Samples of the base (t = 0) distribution."""
+
+    @abstractmethod
+    def log(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The tangent vector at ``x`` whose geodesic reaches ``y`` at time 1."""
+
+    @abstractmethod
+    def exp(self, x: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+        """Follow the geodesic from ``x`` with ``velocity`` for unit time."""
+
+    def project(self, x: torch.Tensor, velocity: torch.Tensor, group: Group = None) -> torch.Tensor:
+        """Project an ambient vector onto the tangent space at ``x``."""
+        return velocity
+
+    def target_velocity(self, x0: torch.Tensor, x1: torch.Tensor, group: Group = None) -> torch.Tensor:
+        """Constant velocity of the geodesic path from ``x0`` to ``x1`` (flat manifolds: ``log``)."""
+        return self.project(x0, self.log(x0, x1), group)
+
+    def interpolate(
+        self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, group: Group = None
+    ) -> torch.Tensor:
+        """Point at time ``t`` (broadcast over rows, shape (rows, 1)) on the geodesic path."""
+        return self.exp(x0, t * self.target_velocity(x0, x1, group))
+
+
+class Euclidean(Manifold):
+    """R^d with a standard normal base (latents, or any unconstrained parameterisation)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
+
+    def sample_base(self, shape, generator=None, group=None):
+        return self.scale * torch.randn(shape, generator=generator)
+
+    def log(self, x, y):
+        return y - x
+
+    def exp(self, x, velocity):
+        return x + velocity
+
+
+class FlatTorus(Manifold):
+    """[0, 1)^d with periodic boundaries and a uniform base; geodesics take the shortest image.
+
+    With ``remove_translation``, velocities have zero mean within each group, so a whole sample is never
+    translated: the path from ``x0`` ends at a rigid translate of ``x1``, the same periodic object.
+    """
+
+    def __init__(self, remove_translation: bool = True) -> None:
+        self.remove_translation = remove_translation
+
+    def sample_base(self, shape, generator=None, group=None):
+        return torch.rand(shape, generator=generator)
+
+    def log(self, x, y):
+        difference = y - x
+        return difference - torch.round(difference)
+
+    def exp(self, x, velocity):
+        return torch.remainder(x + velocity, 1.0)
+
+    def project(self, x, velocity, group=None):
+        if self.remove_translation and group is not None:
+            return velocity - group_mean(velocity, group)
+        return velocity
+
+
+class Simplex(Manifold):
+    """The probability simplex with straight (mixture) paths and a uniform Dirichlet base.
+
+    Used for categorical variables such as atom types: the endpoint is a one-hot vector and the sample is
+    read off with ``argmax``.
+    """
+
+    def __init__(self, eps: float = 1e-6) -> None:
+        self.eps = eps
+
+    def sample_base(self, shape, generator=None, group=None):
+        exponential = -torch.log(torch.rand(shape, generator=generator).clamp_min(1e-12))
+        return exponential / exponential.sum(-1, keepdim=True)
+
+    def log(self, x, y):
+        return y - x
+
+    def exp(self, x, velocity):
+        moved = (x + velocity).clamp_min(0.0)
+        return moved / moved.sum(-1, keepdim=True).clamp_min(self.eps)
+
+    def project(self, x, velocity, group=None):
+        return velocity - velocity.mean(-1, keepdim=True)
+
+
+class LatticeMetric(Euclidean):
+    """3x3 lattices flowed through the matrix logarithm of their metric tensor G = L Lᵀ.
+
+    G is invariant to rotations of the Cartesian frame, and every symmetric matrix S is the logarithm of
+    exactly one positive-definite G, so every point of R^6 decodes to a valid cell (no angle bounds, no
+    clamping). The six coordinates are the upper triangle of S, its diagonal shifted by ``loc`` and all of
+    it divided by ``scale`` (fit both on training lattices with :meth:`fit`). Decoding returns the
+    Cholesky factor: a along x, b in the xy plane.
+    """
+
+    _ROWS, _COLS = (0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1)
+
+    def __init__(self, loc: float = 3.2, scale: float = 1.0) -> None:
+        super().__init__(scale=1.0)
+        self.loc, self.log_scale = loc, scale
+
+    def fit(self, lattices: torch.Tensor) -> LatticeMetric:
+        log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
+        diagonal = torch.diagonal(log_metric, dim1=-2, dim2=-1)
+        self.loc = float(diagonal.mean())
+        self.log_scale = float(
+            (log_metric - self.loc * torch.eye(3, dtype=lattices.dtype)).std().clamp_min(1e-3)
+        )
+        return self
+
+    def encode(self, lattices: torch.Tensor) -> torch.Tensor:
+        log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
+        shifted = log_metric - self.loc * torch.eye(3, dtype=lattices.dtype, device=lattices.device)
+        return shifted[..., self._ROWS, self._COLS] / self.log_scale
+
+    def decode(self, vector: torch.Tensor) -> torch.Tensor:
+        values = vector * self.log_scale
+        log_metric = torch.zeros(*vector.shape[:-1], 3, 3, dtype=vector.dtype, device=vector.device)
+        log_metric[..., self._ROWS, self._COLS] = values
+        log_metric[..., self._COLS, self._ROWS] = values
+        log_metric = log_metric + self.loc * torch.eye(3, dtype=vector.dtype, device=vector.device)
+        return torch.linalg.cholesky(_symmetric_function(log_metric, torch.exp))
+
+
+def _symmetric_function(matrix: torch.Tensor, function) -> torch.Tensor:
+    """Apply a scalar function to a symmetric matrix through its eigendecomposition."""
+    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    return eigenvectors @ torch.diag_embed(function(eigenvalues)) @ eigenvectors.transpose(-1, -2)
+
+
+__all__ = [
+    "Euclidean",
+    "FlatTorus",
+    "LatticeMetric",
+    "Manifold",
+    "Simplex",
+    "group_mean",
+]
