@@ -127,37 +127,35 @@ class LatticeMetric(Euclidean):
 
     G is invariant to rotations of the Cartesian frame, and every symmetric matrix S is the logarithm of
     exactly one positive-definite G, so every point of R^6 decodes to a valid cell (no angle bounds, no
-    clamping). The six coordinates are the upper triangle of S, its diagonal shifted by ``loc`` and all of
-    it divided by ``scale`` (fit both on training lattices with :meth:`fit`). Decoding returns the
-    Cholesky factor: a along x, b in the xy plane.
+    clamping). The six coordinates are the upper triangle of S (S00, S11, S22, S12, S02, S01), each
+    standardised by ``loc`` and ``scale`` (fit them on training lattices with :meth:`fit`). Decoding
+    returns the Cholesky factor: a along x, b in the xy plane.
     """
 
     _ROWS, _COLS = (0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1)
 
-    def __init__(self, loc: float = 3.2, scale: float = 1.0) -> None:
+    def __init__(self, loc: torch.Tensor | None = None, scale: torch.Tensor | None = None) -> None:
         super().__init__(scale=1.0)
-        self.loc, self.log_scale = loc, scale
+        self.loc = loc if loc is not None else torch.tensor([3.2, 3.2, 3.2, 0.0, 0.0, 0.0])
+        self.log_scale = scale if scale is not None else torch.ones(6)
+
+    def log_metric_vector(self, lattices: torch.Tensor) -> torch.Tensor:
+        log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
+        return log_metric[..., self._ROWS, self._COLS]
 
     def fit(self, lattices: torch.Tensor) -> LatticeMetric:
-        log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
-        diagonal = torch.diagonal(log_metric, dim1=-2, dim2=-1)
-        self.loc = float(diagonal.mean())
-        self.log_scale = float(
-            (log_metric - self.loc * torch.eye(3, dtype=lattices.dtype)).std().clamp_min(1e-3)
-        )
+        vectors = self.log_metric_vector(lattices)
+        self.loc, self.log_scale = vectors.mean(0), vectors.std(0).clamp_min(1e-3)
         return self
 
     def encode(self, lattices: torch.Tensor) -> torch.Tensor:
-        log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
-        shifted = log_metric - self.loc * torch.eye(3, dtype=lattices.dtype, device=lattices.device)
-        return shifted[..., self._ROWS, self._COLS] / self.log_scale
+        return (self.log_metric_vector(lattices) - self.loc.to(lattices)) / self.log_scale.to(lattices)
 
     def decode(self, vector: torch.Tensor) -> torch.Tensor:
-        values = vector * self.log_scale
+        values = vector * self.log_scale.to(vector) + self.loc.to(vector)
         log_metric = torch.zeros(*vector.shape[:-1], 3, 3, dtype=vector.dtype, device=vector.device)
         log_metric[..., self._ROWS, self._COLS] = values
         log_metric[..., self._COLS, self._ROWS] = values
-        log_metric = log_metric + self.loc * torch.eye(3, dtype=vector.dtype, device=vector.device)
         return torch.linalg.cholesky(_symmetric_function(log_metric, torch.exp))
 
 
