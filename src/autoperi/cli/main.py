@@ -12,7 +12,10 @@ from autoperi.errors import AutoPeriError
 
 # Each module defines ``add_parser(subparsers)``, which registers a subcommand whose ``func`` takes the
 # parsed arguments and returns an exit code. Modules import only argparse at top level.
-COMMAND_MODULES = ("autoperi.cli.data",)
+COMMAND_MODULES = (
+    "autoperi.cli.data",
+    "autoperi.cli.relax",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"autoperi: internal error: {type(error).__name__}: {error} "
-            "(rerun with --debug for the traceback)",
+            f"autoperi: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -1,0 +1,89 @@
+"""``autoperi relax``: relax crystals with CHGNet and write the relaxed CIFs and a summary table."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "relax",
+        help="relax crystals (positions and cell) with CHGNet; writes OUT/*.cif and OUT/relax.csv",
+        description="Relax crystals with CHGNet and an ASE optimiser on a FrechetCellFilter. Writes one CIF "
+        "per relaxed crystal and relax.csv (energy per atom before/after in eV/atom, RMSD, steps,"
+        " converged).",
+    )
+    parser.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
+    parser.add_argument("--out", default="relaxed", help="output folder (default: ./relaxed)")
+    parser.add_argument("--fmax", type=float, default=0.05, help="force threshold in eV/Å (default 0.05)")
+    parser.add_argument("--steps", type=int, default=500, help="maximum optimiser steps (default 500)")
+    parser.add_argument("--optimizer", choices=("FIRE", "BFGS"), default="FIRE", help="ASE optimiser (default FIRE)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--trajectories", action="store_true", help="also write OUT/trajectories/<name>.traj")
+    parser.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")
+    parser.set_defaults(func=run_relax)
+
+
+def _file_names(crystals: list) -> list[str]:
+    """A unique, filesystem-safe name per crystal, from its id when it has one."""
+    import re
+
+    names: list[str] = []
+    taken: set[str] = set()
+    for index, crystal in enumerate(crystals):
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", crystal.id or "") or f"structure-{index}"
+        name, suffix = base, 1
+        while name in taken:
+            suffix += 1
+            name = f"{base}-{suffix}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def run_relax(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    from autoperi.crystal import DEFAULT_MAX_ATOMS
+    from autoperi.errors import AutoPeriError
+    from autoperi.io import read_crystals
+    from autoperi.io.pymatgen_adapter import write_cif
+    from autoperi.physics.relax import relax_crystals
+
+    if args.fmax <= 0 or args.steps < 0 or args.workers < 1:
+        raise AutoPeriError("--fmax must be positive, --steps non-negative and --workers at least 1")
+    report = read_crystals(args.input, max_atoms=args.max_atoms or DEFAULT_MAX_ATOMS, workers=1)
+    if report.skipped:
+        print(report.summary(), file=sys.stderr)
+    if not report.crystals:
+        first = next(iter(report.first_error.values()), "no structures")
+        raise AutoPeriError(f"{args.input}: nothing to relax ({first})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _file_names(report.crystals)
+    results = relax_crystals(
+        report.crystals,
+        fmax=args.fmax,
+        steps=args.steps,
+        workers=args.workers,
+        optimizer=args.optimizer,
+        trajectory_dir=out / "trajectories" if args.trajectories else None,
+        trajectory_names=names,
+    )
+    rows = []
+    for name, result in zip(names, results, strict=True):
+        if result.relaxed is not None:
+            write_cif(result.relaxed, out / f"{name}.cif")
+        rows.append({"file": f"{name}.cif" if result.relaxed is not None else "", **result.row()})
+    pd.DataFrame(rows).to_csv(out / "relax.csv", index=False, float_format="%.6g")
+    failed = [r for r in results if r.error]
+    converged = sum(r.converged for r in results)
+    print(f"relaxed {len(results) - len(failed)} of {len(results)} crystals ({converged} converged) -> {out}")
+    if len(failed) == len(results):
+        raise AutoPeriError(f"no crystal could be relaxed: {failed[0].error}")
+    for result in failed:
+        print(f"failed: {result.id or '?'}: {result.error}", file=sys.stderr)
+    return 0

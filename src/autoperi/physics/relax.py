@@ -1,0 +1,180 @@
+"""Relaxation of crystals with CHGNet through ASE: positions and cell together, in parallel over crystals.
+
+Each crystal is relaxed with an ASE optimiser (FIRE or BFGS) on a ``FrechetCellFilter`` (positions and the
+cell, at zero external pressure) with CHGNet's ASE calculator, until the largest force (including the cell's
+virial term) is below ``fmax`` eV/Å or ``steps`` optimiser steps have been taken. Energies are per atom
+(eV/atom).
+The RMSD between the input and the relaxed crystal is pymatgen ``StructureMatcher.get_rms_dist`` (default
+tolerances): the root-mean-square displacement after matching, normalised by (V/N)^(1/3) — dimensionless,
+the same normalisation as the CDVAE match-rate RMSE — or NaN when the matcher finds no match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm import tqdm
+
+from autoperi.crystal import Crystal
+from autoperi.errors import CrystalError
+
+OPTIMIZERS = ("FIRE", "BFGS")
+
+
+@dataclass
+class RelaxResult:
+    id: str | None
+    initial: Crystal
+    relaxed: Crystal | None  # None when the relaxation failed (see ``error``)
+    energy_per_atom_initial: float  # eV/atom
+    energy_per_atom_final: float  # eV/atom
+    rmsd: float  # StructureMatcher RMS distance (normalised), NaN when unmatched or failed
+    steps: int
+    converged: bool
+    error: str | None = None
+
+    def row(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "formula": self.initial.formula,
+            "num_atoms": self.initial.num_atoms,
+            "energy_per_atom_initial": self.energy_per_atom_initial,
+            "energy_per_atom_final": self.energy_per_atom_final,
+            "rmsd": self.rmsd,
+            "steps": self.steps,
+            "converged": self.converged,
+            "error": self.error or "",
+        }
+
+
+@dataclass(frozen=True)
+class RelaxSettings:
+    fmax: float = 0.05
+    steps: int = 500
+    optimizer: str = "FIRE"
+    trajectory_dir: str | None = None
+
+
+def _calculator():
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    from autoperi.physics.chgnet_adapter import load_chgnet
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the calculator prints its device
+        return CHGNetCalculator(model=load_chgnet(), use_device="cpu", on_isolated_atoms="error")
+
+
+def _rms_distance(initial: Crystal, relaxed: Crystal) -> float:
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from autoperi.io.pymatgen_adapter import structure_from_crystal
+
+    match = StructureMatcher().get_rms_dist(structure_from_crystal(initial), structure_from_crystal(relaxed))
+    return math.nan if match is None else float(match[0])
+
+
+def _failed(crystal: Crystal, message: str) -> RelaxResult:
+    return RelaxResult(crystal.id, crystal, None, math.nan, math.nan, math.nan, 0, False, message)
+
+
+def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | None) -> RelaxResult:
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS, FIRE
+
+    from autoperi.io.ase_adapter import atoms_from_crystal, crystal_from_atoms
+    from autoperi.physics.chgnet_adapter import check_supported_elements
+
+    check_supported_elements(crystal.atomic_numbers.tolist(), crystal.id or "structure")
+    atoms = atoms_from_crystal(crystal)
+    atoms.calc = _calculator()
+    energy_initial = atoms.get_potential_energy() / len(atoms)
+    trajectory = None
+    if settings.trajectory_dir and trajectory_name:
+        trajectory = str(Path(settings.trajectory_dir) / f"{trajectory_name}.traj")
+    optimizer_class = {"FIRE": FIRE, "BFGS": BFGS}[settings.optimizer]
+    optimizer = optimizer_class(FrechetCellFilter(atoms), logfile=None, trajectory=trajectory)
+    converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
+    energy_final = atoms.get_potential_energy() / len(atoms)
+    relaxed = crystal_from_atoms(atoms, crystal.id).copy(properties=dict(crystal.properties))
+    return RelaxResult(
+        crystal.id,
+        crystal,
+        relaxed,
+        float(energy_initial),
+        float(energy_final),
+        _rms_distance(crystal, relaxed),
+        int(optimizer.nsteps),
+        converged,
+    )
+
+
+def relax_one(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | None = None) -> RelaxResult:
+    """Relax one crystal; a failure (unsupported element, isolated atom, ...) is reported, not raised."""
+    try:
+        with warnings.catch_warnings():
+            # CHGNet turns cell volumes into a plain tensor while computing stress; harmless.
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
+            return _relax(crystal, settings, trajectory_name)
+    except CrystalError as error:
+        return _failed(crystal, str(error))
+    except (ValueError, RuntimeError) as error:  # CHGNet's isolated-atom check, singular cells
+        return _failed(crystal, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
+
+
+def _relax_job(job: tuple[Crystal, RelaxSettings, str | None]) -> RelaxResult:
+    return relax_one(*job)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def relax_crystals(
+    crystals: Sequence[Crystal],
+    fmax: float = 0.05,
+    steps: int = 500,
+    workers: int = 1,
+    optimizer: str = "FIRE",
+    trajectory_dir: str | Path | None = None,
+    trajectory_names: Sequence[str] | None = None,
+    progress: bool = True,
+) -> list[RelaxResult]:
+    """Relax every crystal with CHGNet (results in input order), ``workers`` processes in parallel.
+
+    Each worker process loads CHGNet once and runs on one thread. Trajectories, when ``trajectory_dir`` is
+    given, are written as ASE ``.traj`` files named by ``trajectory_names`` (default: the crystal ids).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if trajectory_dir is not None:
+        Path(trajectory_dir).mkdir(parents=True, exist_ok=True)
+    settings = RelaxSettings(fmax, steps, optimizer, str(trajectory_dir) if trajectory_dir else None)
+    names = list(trajectory_names) if trajectory_names else [c.id or f"structure-{i}" for i, c in enumerate(crystals)]
+    jobs = [(crystal, settings, name) for crystal, name in zip(crystals, names, strict=True)]
+    workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
+    bar = tqdm(total=len(jobs), desc="relaxing", unit="crystal", disable=not progress or None)
+    results = []
+    try:
+        if workers == 1:
+            for job in jobs:
+                results.append(_relax_job(job))
+                bar.update()
+            return results
+        # spawn, not fork: forking a process whose torch thread pool is running can deadlock.
+        with get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+            for result in pool.imap(_relax_job, jobs):
+                results.append(result)
+                bar.update()
+        return results
+    finally:
+        bar.close()
