@@ -37,9 +37,7 @@ def test_impossible_angles_are_rejected():
 def test_wrapped_keeps_the_crystal(mp20_sample):
     rng = np.random.default_rng(0)
     for crystal in mp20_sample[:8]:
-        shifted = crystal.copy(
-            frac_coords=crystal.frac_coords + rng.integers(-3, 4, crystal.frac_coords.shape)
-        )
+        shifted = crystal.copy(frac_coords=crystal.frac_coords + rng.integers(-3, 4, crystal.frac_coords.shape))
         wrapped = shifted.wrapped()
         assert wrapped.frac_coords.min() >= 0 and wrapped.frac_coords.max() < 1
         np.testing.assert_allclose(wrapped.frac_coords, crystal.frac_coords % 1.0, atol=1e-12)

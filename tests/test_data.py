@@ -47,12 +47,7 @@ def test_carbon_has_no_training_rows(shared_data_root):
 def test_lowdata_protocol(shared_data_root, name):
     train = load_split(name, "lowdata_train")
     val = load_split(name, "lowdata_val")
-    pool = [
-        c
-        for part in available_splits(name)
-        if part in ("val", "train_partial")
-        for c in load_split(name, part)
-    ]
+    pool = [c for part in available_splits(name) if part in ("val", "train_partial") for c in load_split(name, part)]
     train_ids, val_ids = [c.id for c in train], [c.id for c in val]
     assert not set(train_ids) & set(val_ids)
     assert sorted(train_ids + val_ids) == sorted(c.id for c in pool)

@@ -33,9 +33,7 @@ def test_group_mean_matches_a_loop():
     group = torch.tensor([0, 0, 1, 1, 1, 2, 2])
     means = group_mean(values, group)
     for g in range(3):
-        torch.testing.assert_close(
-            means[group == g], values[group == g].mean(0).expand(int((group == g).sum()), 3)
-        )
+        torch.testing.assert_close(means[group == g], values[group == g].mean(0).expand(int((group == g).sum()), 3))
 
 
 @pytest.mark.parametrize("manifold", [Euclidean(), Simplex(), FlatTorus(remove_translation=False)])
@@ -125,9 +123,7 @@ def test_higher_order_methods_are_more_accurate(generator):
     space = ProductSpace({"x": Euclidean()})
     field = gaussian_transport_field(1.0, 0.3)
     errors = {
-        method: float(
-            (integrate(field, {"x": x0}, space, steps=10, method=method)["x"] - (1 + 0.3 * x0)).abs().max()
-        )
+        method: float((integrate(field, {"x": x0}, space, steps=10, method=method)["x"] - (1 + 0.3 * x0)).abs().max())
         for method in METHODS
     }
     assert errors["rk4"] < errors["heun"] < errors["euler"]
@@ -137,9 +133,7 @@ def test_higher_order_methods_are_more_accurate(generator):
 def torus_sine_flow(x0: torch.Tensor, strength: float) -> torch.Tensor:
     """Solution at t = 1 of dx/dt = a·sin(2πx) on the circle: tan(πx) grows by e^(2πa)."""
     growth = math.exp(2 * math.pi * strength)
-    return torch.remainder(
-        torch.atan2(growth * torch.sin(math.pi * x0), torch.cos(math.pi * x0)) / math.pi, 1.0
-    )
+    return torch.remainder(torch.atan2(growth * torch.sin(math.pi * x0), torch.cos(math.pi * x0)) / math.pi, 1.0)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -190,9 +184,7 @@ def test_learned_flow_matches_a_toy_distribution_on_the_torus(generator):
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for _ in range(steps):
-        path = sample_path(
-            space, {"x": target(256)}, sample_time(256, generator=generator), {"x": None}, generator
-        )
+        path = sample_path(space, {"x": target(256)}, sample_time(256, generator=generator), {"x": None}, generator)
         loss = flow_matching_loss(field(path.xt, path.t["x"]), path, space)["x"]
         optimizer.zero_grad()
         loss.backward()
@@ -204,9 +196,7 @@ def test_learned_flow_matches_a_toy_distribution_on_the_torus(generator):
     difference = (samples.view(1, -1) <= grid.view(-1, 1)).float().mean(1) - (
         target(4000).view(1, -1) <= grid.view(-1, 1)
     ).float().mean(1)
-    assert (
-        float(difference.max() - difference.min()) < 0.1
-    )  # Kuiper statistic: rotation-invariant on the circle
+    assert float(difference.max() - difference.min()) < 0.1  # Kuiper statistic: rotation-invariant on the circle
     near_a_mode = torch.minimum(
         FlatTorus().log(samples, torch.tensor(0.05)).abs(), FlatTorus().log(samples, torch.tensor(0.55)).abs()
     )

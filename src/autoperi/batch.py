@@ -41,9 +41,7 @@ class CrystalBatch:
     @property
     def batch(self) -> torch.Tensor:
         """Crystal index of every atom, shape (N,)."""
-        return torch.repeat_interleave(
-            torch.arange(self.num_crystals, device=self.num_atoms.device), self.num_atoms
-        )
+        return torch.repeat_interleave(torch.arange(self.num_crystals, device=self.num_atoms.device), self.num_atoms)
 
     @property
     def ptr(self) -> torch.Tensor:
@@ -75,8 +73,6 @@ class CrystalBatch:
         bounds = self.ptr.cpu().numpy()
         ids = self.ids or [None] * self.num_crystals
         return [
-            Crystal(
-                lattices[b], frac[bounds[b] : bounds[b + 1]], numbers[bounds[b] : bounds[b + 1]], id=ids[b]
-            )
+            Crystal(lattices[b], frac[bounds[b] : bounds[b + 1]], numbers[bounds[b] : bounds[b + 1]], id=ids[b])
             for b in range(self.num_crystals)
         ]

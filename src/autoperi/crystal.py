@@ -31,9 +31,7 @@ def lattice_to_parameters(lattice: np.ndarray) -> np.ndarray:
     return np.concatenate([lengths, np.asarray(angles)])
 
 
-def parameters_to_lattice(
-    a: float, b: float, c: float, alpha: float, beta: float, gamma: float
-) -> np.ndarray:
+def parameters_to_lattice(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
     """Lower-triangular lattice (a along x, b in the xy plane) with the given lengths and angles (degrees)."""
     cos_alpha, cos_beta, cos_gamma = np.cos(np.radians([alpha, beta, gamma]))
     sin_gamma = np.sin(np.radians(gamma))
@@ -42,9 +40,7 @@ def parameters_to_lattice(
     cz_squared = c * c - cx * cx - cy * cy
     if cz_squared <= 0:
         raise CrystalError("invalid_lattice", f"lattice angles ({alpha}, {beta}, {gamma}) do not form a cell")
-    return np.array(
-        [[a, 0.0, 0.0], [b * cos_gamma, b * sin_gamma, 0.0], [cx, cy, np.sqrt(cz_squared)]], dtype=float
-    )
+    return np.array([[a, 0.0, 0.0], [b * cos_gamma, b * sin_gamma, 0.0], [cx, cy, np.sqrt(cz_squared)]], dtype=float)
 
 
 @dataclass

@@ -25,14 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("name", help="mp_20, perov_5 or carbon_24")
     download.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
     download.add_argument("--split", action="append", choices=("train", "val", "test"), help="repeatable")
-    download.add_argument(
-        "--base-url", help="mirror to fetch from (default: CDVAE's repository at a fixed commit)"
-    )
+    download.add_argument("--base-url", help="mirror to fetch from (default: CDVAE's repository at a fixed commit)")
     download.set_defaults(func=run_download)
 
-    convert = commands.add_parser(
-        "convert", help="convert crystals between CIF folders, extxyz and CDVAE CSV"
-    )
+    convert = commands.add_parser("convert", help="convert crystals between CIF folders, extxyz and CDVAE CSV")
     convert.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
     convert.add_argument("output", help="OUT.extxyz, OUT.csv, or a folder for one CIF per crystal")
     convert.add_argument("--niggli", action="store_true", help="Niggli-reduce as CDVAE's preprocessing does")

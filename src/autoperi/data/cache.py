@@ -45,9 +45,7 @@ def report_to_payload(report: ReadReport) -> dict[str, Any]:
     columns = _property_columns(crystals)
     return {
         "source": report.source,
-        "lattices": torch.from_numpy(
-            np.stack([c.lattice for c in crystals]) if crystals else np.zeros((0, 3, 3))
-        ),
+        "lattices": torch.from_numpy(np.stack([c.lattice for c in crystals]) if crystals else np.zeros((0, 3, 3))),
         "frac_coords": torch.from_numpy(
             np.concatenate([c.frac_coords for c in crystals]) if crystals else np.zeros((0, 3))
         ),

@@ -75,8 +75,7 @@ def split_file(name: str, split: str, root: Path | None = None) -> Path:
         if candidate.exists():
             return candidate
     raise DatasetError(
-        f"{name}/{split} not found under {folder} "
-        f"(set AUTOPERI_DATA_ROOT, or run `autoperi data download {name}`)"
+        f"{name}/{split} not found under {folder} (set AUTOPERI_DATA_ROOT, or run `autoperi data download {name}`)"
     )
 
 

@@ -53,9 +53,7 @@ def split_status(dataset: CrystalDataset, published_rows: int) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     lines = [header, ["-" * w for w in widths], *rows]
-    return "\n".join(
-        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
-    )
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
 
 
 def _describe(values: np.ndarray) -> str:
@@ -78,9 +76,7 @@ def format_stats(stats: list[SplitStats]) -> str:
         ]
         for s in stats
     ]
-    counts = _table(
-        ["split", "crystals", "skipped", "status", "elements", "atoms/cell min/median/max"], count_rows
-    )
+    counts = _table(["split", "crystals", "skipped", "status", "elements", "atoms/cell min/median/max"], count_rows)
     lattice_rows = [
         [s.label, *(_describe(s.lattice_parameters[:, i]) for i in range(6)), _describe(s.volume_per_atom)]
         for s in stats

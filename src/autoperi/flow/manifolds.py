@@ -48,9 +48,7 @@ class Manifold(ABC):
         """Constant velocity of the geodesic path from ``x0`` to ``x1`` (flat manifolds: ``log``)."""
         return self.project(x0, self.log(x0, x1), group)
 
-    def interpolate(
-        self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, group: Group = None
-    ) -> torch.Tensor:
+    def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, group: Group = None) -> torch.Tensor:
         """Point at time ``t`` (broadcast over rows, shape (rows, 1)) on the geodesic path."""
         return self.exp(x0, t * self.target_velocity(x0, x1, group))
 

@@ -22,9 +22,7 @@ METHODS = ("euler", "midpoint", "heun", "rk4")
 class ProductSpace:
     """Named manifolds, with optional row groups per name (e.g. atoms of one crystal)."""
 
-    def __init__(
-        self, manifolds: Mapping[str, Manifold], groups: Mapping[str, torch.Tensor] | None = None
-    ) -> None:
+    def __init__(self, manifolds: Mapping[str, Manifold], groups: Mapping[str, torch.Tensor] | None = None) -> None:
         self.manifolds = dict(manifolds)
         self.groups = dict(groups or {})
 
@@ -45,9 +43,7 @@ def _combine(velocities: list[State], weights: list[float]) -> State:
     return {key: sum(w * v[key] for v, w in zip(velocities, weights, strict=True)) for key in velocities[0]}
 
 
-def _increment(
-    space: ProductSpace, field: VectorField, state: State, t: float, dt: float, method: str
-) -> State:
+def _increment(space: ProductSpace, field: VectorField, state: State, t: float, dt: float, method: str) -> State:
     """The velocity that the chosen method applies over one step of length ``dt`` from ``state``."""
 
     def velocity(x: State, time: float) -> State:

@@ -41,9 +41,7 @@ def crystal_from_atoms(atoms: Atoms, crystal_id: str | None = None) -> Crystal:
 
 
 def atoms_from_crystal(crystal: Crystal) -> Atoms:
-    atoms = Atoms(
-        numbers=crystal.atomic_numbers, cell=crystal.lattice, scaled_positions=crystal.frac_coords, pbc=True
-    )
+    atoms = Atoms(numbers=crystal.atomic_numbers, cell=crystal.lattice, scaled_positions=crystal.frac_coords, pbc=True)
     if crystal.id is not None:
         atoms.info[_ID_KEY] = crystal.id
     atoms.info.update({k: v for k, v in crystal.properties.items() if np.isscalar(v)})

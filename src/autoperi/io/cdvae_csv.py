@@ -38,9 +38,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame.rename(columns={unnamed[0]: ROW_LABEL_COLUMN}) if unnamed else frame
 
 
-def parse_row(
-    cif: Any, crystal_id: str, properties: dict[str, Any], niggli: bool, max_atoms: int
-) -> ParsedRow:
+def parse_row(cif: Any, crystal_id: str, properties: dict[str, Any], niggli: bool, max_atoms: int) -> ParsedRow:
     """One row to a validated Crystal, or ``(reason, message)`` if it must be skipped."""
     try:
         if not isinstance(cif, str):
@@ -79,9 +77,7 @@ def table_rows(frame: pd.DataFrame) -> list[tuple[Any, str, dict[str, Any]]]:
     ids = frame[ID_COLUMN].astype(str) if ID_COLUMN in frame.columns else pd.Series(frame.index).astype(str)
     return [
         (cif, crystal_id, {c: _clean_value(row[c]) for c in property_columns})
-        for cif, crystal_id, (_, row) in zip(
-            frame[CIF_COLUMN], ids, frame[property_columns].iterrows(), strict=True
-        )
+        for cif, crystal_id, (_, row) in zip(frame[CIF_COLUMN], ids, frame[property_columns].iterrows(), strict=True)
     ]
 
 
@@ -118,9 +114,7 @@ def write_cdvae_csv(crystals: Iterable[Crystal], path: str | Path) -> Path:
 
     rows = []
     for index, crystal in enumerate(crystals):
-        properties = {
-            k: v for k, v in crystal.properties.items() if k not in (ROW_LABEL_COLUMN, ID_COLUMN, CIF_COLUMN)
-        }
+        properties = {k: v for k, v in crystal.properties.items() if k not in (ROW_LABEL_COLUMN, ID_COLUMN, CIF_COLUMN)}
         rows.append(
             {
                 ID_COLUMN: crystal.id or f"crystal-{index}",

@@ -44,8 +44,7 @@ class ReadReport:
         if not self.skipped:
             return text
         causes = "; ".join(
-            f"{count} {reason} (e.g. {self.first_error[reason]})"
-            for reason, count in self.skipped.most_common()
+            f"{count} {reason} (e.g. {self.first_error[reason]})" for reason, count in self.skipped.most_common()
         )
         return f"{text}, skipped {self.num_skipped}: {causes}"
 
@@ -57,9 +56,7 @@ def input_kind(path: Path) -> str:
     for kind, suffixes in (("cif", CIF_SUFFIXES), ("extxyz", EXTXYZ_SUFFIXES), ("csv", CSV_SUFFIXES)):
         if name.endswith(suffixes):
             return kind
-    raise CrystalError(
-        "unknown_format", f"{path}: unknown format (expected .cif, .extxyz, .csv, .csv.gz or a folder)"
-    )
+    raise CrystalError("unknown_format", f"{path}: unknown format (expected .cif, .extxyz, .csv, .csv.gz or a folder)")
 
 
 def _validated(items: Iterable[Crystal], label: str, max_atoms: int) -> Iterable[Crystal | tuple[str, str]]:
@@ -110,9 +107,7 @@ def read_crystals(
     kind = input_kind(path)
     report = ReadReport(source=str(path))
     if kind == "csv":
-        for item in parse_rows(
-            table_rows(read_table(path)), niggli=niggli, max_atoms=max_atoms, workers=workers
-        ):
+        for item in parse_rows(table_rows(read_table(path)), niggli=niggli, max_atoms=max_atoms, workers=workers):
             report.add(item)
         return report
     files = _folder_files(path) if kind == "folder" else [path]
@@ -131,7 +126,5 @@ def read_one_crystal(path: str | Path, max_atoms: int = DEFAULT_MAX_ATOMS) -> Cr
         reason = next(iter(report.skipped))
         raise CrystalError(reason, report.first_error[reason])
     if len(report.crystals) != 1:
-        raise CrystalError(
-            "not_one_structure", f"{path}: holds {len(report.crystals)} structures, expected 1"
-        )
+        raise CrystalError("not_one_structure", f"{path}: holds {len(report.crystals)} structures, expected 1")
     return report.crystals[0]
