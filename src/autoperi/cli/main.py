@@ -15,6 +15,7 @@ from autoperi.errors import AutoPeriError
 COMMAND_MODULES = (
     "autoperi.cli.data",
     "autoperi.cli.relax",
+    "autoperi.cli.evaluate",
 )
 
 
