@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import torch
 
 from autoperi.crystal import Crystal
 from autoperi.data import data_root, load_split
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # one thread per xdist worker: the workers already fill the cores
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,9 @@ from autoperi.errors import AutoPeriError
 # parsed arguments and returns an exit code. Modules import only argparse at top level.
 COMMAND_MODULES = (
     "autoperi.cli.data",
+    "autoperi.cli.train",
+    "autoperi.cli.sample",
+    "autoperi.cli.reconstruct",
     "autoperi.cli.relax",
     "autoperi.cli.evaluate",
 )

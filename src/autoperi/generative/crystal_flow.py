@@ -1,0 +1,304 @@
+"""The direct crystal flow: a joint flow on fractional coordinates, lattice and atom types.
+
+Built on the generic core (:mod:`autoperi.flow`) with the periodic GNN as vector field:
+
+- fractional coordinates on the flat torus, with each crystal's mean drift removed (no global translation);
+- the lattice as the matrix log of the metric tensor of ``L / N^(1/3)`` (rotation invariant, any vector is
+  a valid cell, and the base scale follows the atom count ``N``);
+- atom types on the simplex (de novo mode) or fixed to a given composition (structure prediction, CSP);
+- in ``coords`` mode only the coordinates flow, for a given lattice and composition (the autoencoder's
+  decoder, conditioned on per-atom latents through ``atom_condition``).
+
+The network also receives the current cell as its 6-vector in the lattice space (rotation invariant), as
+a per-crystal condition. Each atom's Cartesian velocity is the network's vector output plus an edge
+readout (EGNN-style: a sum over neighbours of a learned invariant weight times the unit edge vector; the
+PaiNN vector channels alone start near zero and learn slowly), turned into the fractional velocity
+``v L⁻¹``. The lattice velocity is an MLP of the atom-mean scalars and the cell's 6-vector, plus the
+invariant ``L S Lᵀ / V^(2/3)`` of the network's symmetric lattice tensor ``S``. Every predicted velocity is
+invariant to rotations of the Cartesian frame, equivariant to permutations of atoms and unchanged by
+periodic translations. It is not covariant under a change of cell basis (the cell's 6-vector is an
+input, as the lattice inner products are in DiffCSP), so crystals enter in their Niggli-reduced cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from autoperi.batch import CrystalBatch
+from autoperi.crystal import MAX_ATOMIC_NUMBER
+from autoperi.flow import FlatTorus, LatticeMetric, Manifold, ProductSpace, Simplex, integrate, sample_path, sample_time
+from autoperi.flow.paths import flow_matching_loss
+from autoperi.graph import safe_norm
+from autoperi.nn.embeddings import cosine_cutoff, segment_mean
+from autoperi.nn.painn import PaiNNConfig, PeriodicPaiNN
+
+NUM_ELEMENTS = 100  # classes are atomic numbers 1..100
+MODES = ("dng", "csp", "coords")
+LATTICE_DIM = 6
+EDGE_READOUT_SCALE = 4.0  # √16: a sum over ~16 neighbours of roughly independent terms
+SPECIES_WIDTH = MAX_ATOMIC_NUMBER + 1  # one-hot index = atomic number
+_UPPER_ROWS, _UPPER_COLS = LatticeMetric._ROWS, LatticeMetric._COLS
+
+
+@dataclass
+class CrystalFlowConfig:
+    mode: str = "dng"
+    network: PaiNNConfig = field(
+        default_factory=lambda: PaiNNConfig(hidden_dim=128, num_layers=4, cutoff=6.0, max_neighbors=24)
+    )
+    frac_weight: float = 1.0
+    lattice_weight: float = 1.0
+    type_weight: float = 1.0
+    time_distribution: str = "uniform"
+    max_atoms: int = 64
+    atom_condition_dim: int = 0  # extra invariant per-atom inputs (e.g. autoencoder latents)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if isinstance(self.network, dict):
+            self.network = PaiNNConfig(**self.network)
+
+
+def _cell_scale(num_atoms: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return num_atoms.to(dtype).pow(1.0 / 3.0).view(-1, 1, 1)
+
+
+class CrystalFlow(nn.Module):
+    """``loss(batch)`` for training; ``sample(num_atoms, atomic_numbers=None)`` for generation."""
+
+    def __init__(self, config: CrystalFlowConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or CrystalFlowConfig()
+        self.network = PeriodicPaiNN(
+            replace(
+                config.network,
+                num_species=SPECIES_WIDTH + config.atom_condition_dim,
+                condition_dim=LATTICE_DIM + config.network.condition_dim,
+            )
+        )
+        hidden = config.network.hidden_dim
+        self.type_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, NUM_ELEMENTS))
+        self.edge_readout = nn.Sequential(
+            nn.Linear(2 * hidden + config.network.num_radial, hidden), nn.SiLU(), nn.Linear(hidden, 1)
+        )
+        self.lattice_readout = nn.Sequential(
+            nn.Linear(hidden + LATTICE_DIM, hidden), nn.SiLU(), nn.Linear(hidden, LATTICE_DIM)
+        )
+        self.lattice_space = LatticeMetric()
+        # Normalisation statistics, fit on training data and saved with the weights.
+        self.register_buffer("lattice_stats", torch.stack([self.lattice_space.loc, self.lattice_space.log_scale]))
+        self.register_buffer("atom_count_weights", torch.ones(config.max_atoms + 1).index_fill_(0, torch.tensor(0), 0))
+
+    @property
+    def de_novo(self) -> bool:
+        return self.config.mode == "dng"
+
+    def fit_statistics(self, batch: CrystalBatch) -> None:
+        """Lattice standardisation and the atom-count distribution, from (a large batch of) training data."""
+        scaled = batch.lattices.double() / _cell_scale(batch.num_atoms, torch.float64)
+        space = LatticeMetric().fit(scaled)
+        self.lattice_stats.copy_(torch.stack([space.loc, space.log_scale]))
+        counts = torch.bincount(batch.num_atoms, minlength=self.config.max_atoms + 1)[: self.config.max_atoms + 1]
+        self.atom_count_weights.copy_(counts.to(self.atom_count_weights.dtype))
+
+    def _lattice_space(self) -> LatticeMetric:
+        self.lattice_space.loc, self.lattice_space.log_scale = self.lattice_stats[0], self.lattice_stats[1]
+        return self.lattice_space
+
+    def product_space(self, atom_batch: torch.Tensor) -> ProductSpace:
+        manifolds: dict[str, Manifold] = {"frac": FlatTorus(remove_translation=True)}
+        if self.config.mode != "coords":
+            manifolds["lattice"] = self._lattice_space()
+        if self.de_novo:
+            manifolds["types"] = Simplex()
+        return ProductSpace(manifolds, groups={"frac": atom_batch})
+
+    def encode_lattices(self, lattices: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
+        return self._lattice_space().encode(lattices / _cell_scale(num_atoms, lattices.dtype))
+
+    def decode_lattices(self, vectors: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
+        return self._lattice_space().decode(vectors) * _cell_scale(num_atoms, vectors.dtype)
+
+    def clean_state(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
+        state = {"frac": batch.frac_coords}
+        if self.config.mode != "coords":
+            state["lattice"] = self.encode_lattices(batch.lattices, batch.num_atoms)
+        if self.de_novo:
+            state["types"] = nn.functional.one_hot(batch.atomic_numbers - 1, NUM_ELEMENTS).to(batch.frac_coords)
+        return state
+
+    def predict(
+        self,
+        state: dict[str, torch.Tensor],
+        time: torch.Tensor,
+        num_atoms: torch.Tensor,
+        atomic_numbers: torch.Tensor | None = None,
+        lattices: torch.Tensor | None = None,
+        atom_condition: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Velocities and type logits (N, NUM_ELEMENTS) at ``state`` and time ``t``; ``lattices`` in coords mode."""
+        if lattices is None:
+            lattices = self.decode_lattices(state["lattice"], num_atoms)
+        frac = state["frac"]
+        numbers = atomic_numbers if atomic_numbers is not None else torch.ones_like(frac[:, 0], dtype=torch.long)
+        batch = CrystalBatch(lattices, frac, numbers, num_atoms)
+        velocities, logits = self.velocities(batch, time, state.get("types"), atom_condition)
+        if self.config.mode == "coords":
+            del velocities["lattice"]
+        return velocities, logits
+
+    def velocities(
+        self,
+        batch: CrystalBatch,
+        time: torch.Tensor,
+        type_probabilities: torch.Tensor | None = None,
+        atom_condition: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Invariant velocities for a crystal batch in any orientation and cell (see the module docstring)."""
+        if self.de_novo:
+            species = nn.functional.pad(type_probabilities, (1, SPECIES_WIDTH - NUM_ELEMENTS - 1))
+        else:
+            species = nn.functional.one_hot(batch.atomic_numbers, SPECIES_WIDTH).to(batch.frac_coords)
+        if self.config.atom_condition_dim:
+            species = torch.cat([species, atom_condition], dim=-1)
+        graph = self.network.build_graph(batch)
+        cell = self.encode_lattices(batch.lattices, batch.num_atoms)
+        output = self.network(batch, time=time, condition=cell, atom_features=species, graph=graph)
+        lattices = batch.lattices
+        cartesian = output.vectors[:, 0, :] + self._edge_readout(batch, graph, output.scalars)
+        frac_velocity = torch.linalg.solve(lattices[batch.batch].transpose(1, 2), cartesian.unsqueeze(-1)).squeeze(-1)
+        volume_scale = torch.linalg.det(lattices).abs().pow(2.0 / 3.0).view(-1, 1, 1)
+        lattice_tensor = lattices @ output.lattice @ lattices.transpose(1, 2) / volume_scale
+        pooled = segment_mean(output.scalars, batch.batch, batch.num_crystals)
+        lattice_velocity = lattice_tensor[:, _UPPER_ROWS, _UPPER_COLS] + self.lattice_readout(
+            torch.cat([pooled, cell], -1)
+        )
+        velocities = {"frac": frac_velocity, "lattice": lattice_velocity}
+        return velocities, self.type_head(output.scalars)
+
+    def _edge_readout(self, batch: CrystalBatch, graph, scalars: torch.Tensor) -> torch.Tensor:
+        """Sum over neighbours of w(s_i, s_j, d_ij) times the unit vector from i to j, over √16, shape (N, 3)."""
+        vectors = graph.vectors(batch.frac_coords, batch.lattices)
+        distances = safe_norm(vectors)
+        envelope = cosine_cutoff(distances, self.config.network.cutoff)[:, None]
+        centers, neighbors = graph.edge_index
+        features = torch.cat([scalars[centers], scalars[neighbors], self.network.radial(distances) * envelope], -1)
+        weighted = self.edge_readout(features) * envelope * vectors / distances[:, None]
+        return scalars.new_zeros(len(scalars), 3).index_add_(0, centers, weighted) / EDGE_READOUT_SCALE
+
+    def loss(
+        self,
+        batch: CrystalBatch,
+        generator: torch.Generator | None = None,
+        atom_condition: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        atom_batch = batch.batch
+        space = self.product_space(atom_batch)
+        t = sample_time(batch.num_crystals, self.config.time_distribution, generator).to(batch.frac_coords)
+        rows = {"frac": atom_batch, "types": atom_batch, "lattice": None}
+        path = sample_path(space, self.clean_state(batch), t, rows, generator)
+        given = None if self.de_novo else batch.atomic_numbers
+        lattices = batch.lattices if self.config.mode == "coords" else None
+        velocities, logits = self.predict(path.xt, t, batch.num_atoms, given, lattices, atom_condition)
+        continuous = ProductSpace({k: m for k, m in space.manifolds.items() if k != "types"}, space.groups)
+        weights = {"frac": self.config.frac_weight, "lattice": self.config.lattice_weight}
+        losses = flow_matching_loss(velocities, path, continuous, weights)
+        if self.de_novo:
+            cross_entropy = nn.functional.cross_entropy(logits, batch.atomic_numbers - 1)
+            losses["types"] = self.config.type_weight * cross_entropy
+        losses["total"] = sum(losses.values())
+        return losses
+
+    def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.multinomial(self.atom_count_weights.float().cpu(), count, replacement=True, generator=generator)
+
+    def base_state(self, num_atoms: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """A draw from the base distribution for crystals with these atom counts."""
+        atom_batch = torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms)
+        space = self.product_space(atom_batch)
+        dtype = next(self.parameters()).dtype
+        shapes = {
+            "frac": (len(atom_batch), 3),
+            "lattice": (len(num_atoms), 6),
+            "types": (len(atom_batch), NUM_ELEMENTS),
+        }
+        return {
+            key: manifold.sample_base(shapes[key], generator, space.groups.get(key)).to(dtype)
+            for key, manifold in space.manifolds.items()
+        }
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_atoms: torch.Tensor,
+        atomic_numbers: torch.Tensor | None = None,
+        steps: int = 50,
+        method: str = "euler",
+        generator: torch.Generator | None = None,
+        allowed_elements: list[int] | None = None,
+    ) -> CrystalBatch:
+        """Draw from the base distribution and integrate; see :meth:`integrate_from`."""
+        num_atoms = num_atoms.long()
+        state = self.base_state(num_atoms, generator)
+        return self.integrate_from(state, num_atoms, atomic_numbers, steps, method, allowed_elements)
+
+    @torch.no_grad()
+    def integrate_from(
+        self,
+        state: dict[str, torch.Tensor],
+        num_atoms: torch.Tensor,
+        atomic_numbers: torch.Tensor | None = None,
+        steps: int = 50,
+        method: str = "euler",
+        allowed_elements: list[int] | None = None,
+        lattices: torch.Tensor | None = None,
+        atom_condition: torch.Tensor | None = None,
+    ) -> CrystalBatch:
+        """Integrate a base state to crystals.
+
+        ``atomic_numbers`` (N,), in batch order, fixes the composition (required in CSP mode; in de novo
+        mode the types are then held fixed). ``allowed_elements`` restricts de novo types to a chemical system.
+        In coords mode ``lattices`` are given and only coordinates move.
+        """
+        if not self.de_novo and atomic_numbers is None:
+            raise ValueError("structure prediction needs the atomic numbers of every crystal")
+        if self.config.mode == "coords" and lattices is None:
+            raise ValueError("coords mode needs the lattices")
+        atom_batch = torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms)
+        space = self.product_space(atom_batch)
+        dtype = state["frac"].dtype
+        types_fixed = self.de_novo and atomic_numbers is not None
+        if types_fixed:
+            state = {**state, "types": nn.functional.one_hot(atomic_numbers - 1, NUM_ELEMENTS).to(dtype)}
+        mask = self._element_mask(allowed_elements, dtype)
+
+        def field(current: dict[str, torch.Tensor], t: torch.Tensor) -> dict[str, torch.Tensor]:
+            time = t.to(dtype).expand(len(num_atoms))
+            given = None if self.de_novo else atomic_numbers
+            velocities, logits = self.predict(current, time, num_atoms, given, lattices, atom_condition)
+            if types_fixed:
+                velocities["types"] = torch.zeros_like(current["types"])
+            elif self.de_novo:
+                remaining = (1.0 - time[atom_batch]).clamp_min(1e-3).unsqueeze(-1)
+                velocities["types"] = (torch.softmax(logits + mask, -1) - current["types"]) / remaining
+            return velocities
+
+        final = integrate(field, state, space, steps=steps, method=method)
+        if atomic_numbers is None:
+            atomic_numbers = final["types"].masked_fill(mask.isinf(), -1.0).argmax(-1) + 1
+        if lattices is None:
+            lattices = self.decode_lattices(final["lattice"], num_atoms)
+        return CrystalBatch(lattices, final["frac"], atomic_numbers, num_atoms)
+
+    @staticmethod
+    def _element_mask(allowed_elements: list[int] | None, dtype: torch.dtype) -> torch.Tensor:
+        """0 for allowed classes and -inf for the rest (all allowed when None)."""
+        if not allowed_elements:
+            return torch.zeros(NUM_ELEMENTS, dtype=dtype)
+        mask = torch.full((NUM_ELEMENTS,), float("-inf"), dtype=dtype)
+        mask[torch.tensor(allowed_elements) - 1] = 0.0
+        return mask

@@ -1,0 +1,1 @@
+"""Training on PyTorch Lightning: typed configs, the Lightning module with EMA, export and loading."""

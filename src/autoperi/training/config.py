@@ -1,0 +1,106 @@
+"""Typed training configs, read from and written to YAML, and saved inside every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autoperi.errors import AutoPeriError
+from autoperi.generative.autoencoder import AutoencoderConfig
+from autoperi.generative.crystal_flow import CrystalFlowConfig
+
+MODEL_CONFIGS: dict[str, type] = {"crystal_flow": CrystalFlowConfig, "autoencoder": AutoencoderConfig}
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "perov_5"
+    train_split: str = "lowdata_train"
+    val_split: str = "lowdata_val"
+    batch_size: int = 64
+    max_atoms: int = 20
+    max_val_crystals: int = 512
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    max_steps: int = 20000
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+
+
+@dataclass
+class TrainConfig:
+    name: str = "perov_5-crystal_flow"
+    model_type: str = "crystal_flow"
+    model: CrystalFlowConfig | AutoencoderConfig = field(default_factory=CrystalFlowConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+    val_every_steps: int = 500
+    checkpoint_every_steps: int = 250
+    threads: int = 0  # torch threads; 0 keeps torch's default
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        model_type = values.get("model_type", "crystal_flow")
+        if model_type not in MODEL_CONFIGS:
+            raise AutoPeriError(f"config: unknown model_type {model_type!r} (known: {sorted(MODEL_CONFIGS)})")
+        model = _build(MODEL_CONFIGS[model_type], values.pop("model", {}), "config.model")
+        return replace(_build(cls, values, "config"), model=model)
+
+
+def _build(kind: type, values: Any, where: str) -> Any:
+    """Instantiate a (nested) dataclass from a dict, rejecting unknown keys with a readable error."""
+    if not isinstance(values, dict):
+        raise AutoPeriError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise AutoPeriError(f"{where}: unknown keys {unknown} (known: {sorted(fields)})")
+    arguments = {}
+    for name, value in values.items():
+        nested = _dataclass_type(kind, name)
+        arguments[name] = _build(nested, value, f"{where}.{name}") if nested else value
+    try:
+        return kind(**arguments)
+    except (TypeError, ValueError) as error:
+        raise AutoPeriError(f"{where}: {error}") from None
+
+
+def _dataclass_type(kind: type, name: str) -> type | None:
+    default = next(f for f in dataclasses.fields(kind) if f.name == name)
+    if default.default_factory is not dataclasses.MISSING:
+        produced = default.default_factory()
+        if dataclasses.is_dataclass(produced):
+            return type(produced)
+    return None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise AutoPeriError(f"{path}: not valid YAML ({error})") from None
+    try:
+        return TrainConfig.from_dict(values)
+    except AutoPeriError as error:
+        raise AutoPeriError(f"{path}: {error}") from None
+
+
+def save_config(config: TrainConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return path

@@ -1,0 +1,74 @@
+"""Trained models as small, safe files: config + normalisation statistics + (EMA) weights.
+
+Files are written with ``torch.save`` and read with ``torch.load(weights_only=True)``: no pickled code.
+Shipped models live in ``autoperi/checkpoints/<name>.pt`` and are loaded by name.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+
+from autoperi.errors import AutoPeriError
+from autoperi.generative.autoencoder import PeriodicAutoencoder
+from autoperi.generative.crystal_flow import CrystalFlow
+from autoperi.training.config import TrainConfig
+
+MODELS: dict[str, type[torch.nn.Module]] = {"crystal_flow": CrystalFlow, "autoencoder": PeriodicAutoencoder}
+
+FORMAT = "autoperi-model-v1"
+DEFAULT_MODEL = "mp_20-crystal_flow"
+
+
+def build_model(config: TrainConfig) -> torch.nn.Module:
+    return MODELS[config.model_type](config.model)
+
+
+def save_model(model: torch.nn.Module, config: TrainConfig, path: str | Path, metadata: dict | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+    torch.save({"format": FORMAT, "config": config.to_dict(), "state_dict": state, "metadata": metadata or {}}, path)
+    return path
+
+
+def shipped_models() -> dict[str, Path]:
+    folder = files("autoperi") / "checkpoints"
+    return (
+        {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".pt")} if folder.is_dir() else {}
+    )
+
+
+def resolve_model_path(name_or_path: str | None) -> Path:
+    name_or_path = name_or_path or DEFAULT_MODEL
+    shipped = shipped_models()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    path = Path(name_or_path)
+    if path.is_dir() and (path / "model.pt").exists():
+        return path / "model.pt"
+    if path.is_file():
+        return path
+    known = ", ".join(sorted(shipped)) or "none"
+    raise AutoPeriError(f"no model {name_or_path!r}: not a shipped model (shipped: {known}) nor a file")
+
+
+def load_model(
+    name_or_path: str | None = None, model_type: str = "crystal_flow"
+) -> tuple[torch.nn.Module, TrainConfig, dict]:
+    path = resolve_model_path(name_or_path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise AutoPeriError(f"{path}: not an AutoPeri model file ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise AutoPeriError(f"{path}: not an AutoPeri model file (expected format {FORMAT})")
+    config = TrainConfig.from_dict(payload["config"])
+    if config.model_type != model_type:
+        raise AutoPeriError(f"{path}: model type {config.model_type!r}, but this command needs {model_type!r}")
+    model = build_model(config)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, config, payload.get("metadata", {})

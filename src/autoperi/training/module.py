@@ -1,0 +1,58 @@
+"""The Lightning module that trains a generator: loss, EMA of weights, warm-up + cosine LR schedule."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from autoperi.batch import CrystalBatch
+from autoperi.training.config import TrainConfig
+from autoperi.training.export import build_model
+
+
+class GeneratorModule(L.LightningModule):
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.config = TrainConfig.from_dict(config)
+        self.model = build_model(self.config)
+        self.ema = AveragedModel(
+            self.model, multi_avg_fn=get_ema_multi_avg_fn(self.config.optim.ema_decay), use_buffers=True
+        ).requires_grad_(False)  # updated by averaging, never by gradients (and so invisible to DDP)
+        self.validation_generator = torch.Generator()
+
+    def transfer_batch_to_device(self, batch: CrystalBatch, device: torch.device, dataloader_idx: int):
+        return batch.to(device)
+
+    def training_step(self, batch: CrystalBatch, batch_idx: int) -> torch.Tensor:
+        losses = self.model.loss(batch)
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, prog_bar=name == "total", batch_size=batch.num_crystals)
+        return losses["total"]
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.ema.update_parameters(self.model)
+
+    def on_validation_epoch_start(self) -> None:
+        self.validation_generator.manual_seed(self.config.seed)  # same noise and times at every validation
+
+    def validation_step(self, batch: CrystalBatch, batch_idx: int) -> None:
+        losses = self.ema.module.loss(batch, self.validation_generator)
+        for name, value in losses.items():
+            self.log(f"val/{name}", value, prog_bar=name == "total", batch_size=batch.num_crystals, sync_dist=True)
+
+    def configure_optimizers(self):
+        optim = self.config.optim
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+
+        def factor(step: int) -> float:
+            if step < optim.warmup_steps:
+                return (step + 1) / optim.warmup_steps
+            progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.max_steps - optim.warmup_steps))
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,108 @@
+"""Train a generator with Lightning: data loaders, statistics, checkpoints with resume, export."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from autoperi.batch import CrystalBatch
+from autoperi.crystal import Crystal
+from autoperi.data import load_split
+from autoperi.training.config import TrainConfig, save_config
+from autoperi.training.export import save_model
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def _crystals(config: TrainConfig, split: str) -> list[Crystal]:
+    limit = config.data.max_atoms
+    return [c for c in load_split(config.data.dataset, split) if c.num_atoms <= limit]
+
+
+def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    return DataLoader(
+        crystals,
+        batch_size=min(batch_size, len(crystals)),
+        shuffle=shuffle,
+        drop_last=shuffle,
+        collate_fn=CrystalBatch.from_crystals,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    accelerator: str = "cpu",
+    devices: int | str = 1,
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    tensorboard: bool = False,
+    progress: bool = True,
+) -> Path | None:
+    """Fit, writing ``out_dir/checkpoints/last.ckpt`` (for resume), logs, ``config.yaml`` and ``model.pt``.
+
+    Returns the exported model's path on the main process, None on the other DDP processes."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from autoperi.training.module import GeneratorModule
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    train_set = _crystals(config, config.data.train_split)
+    val_set = _crystals(config, config.data.val_split)[: config.data.max_val_crystals]
+    module = GeneratorModule(config.to_dict())
+    checkpoint = out / "checkpoints" / LAST_CHECKPOINT
+    if not (resume and checkpoint.exists()):
+        module.model.fit_statistics(CrystalBatch.from_crystals(train_set, dtype=torch.float64))
+        module.ema.module.load_state_dict(module.model.state_dict())
+    save_config(config, out / "config.yaml")
+    loggers = [CSVLogger(out, name="logs")] + ([TensorBoardLogger(out, name="tensorboard")] if tensorboard else [])
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        max_steps=config.optim.max_steps,
+        gradient_clip_val=config.optim.grad_clip,
+        val_check_interval=min(config.val_every_steps, max(1, len(train_set) // config.data.batch_size)),
+        check_val_every_n_epoch=None,
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=out / "checkpoints",
+                every_n_train_steps=config.checkpoint_every_steps,
+                save_last=True,
+                save_top_k=0,
+            )
+        ],
+        logger=loggers,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    started = time.time()
+    trainer.fit(
+        module,
+        _loader(train_set, config.data.batch_size, True, config.seed),
+        _loader(val_set, config.data.batch_size, False, config.seed),
+        ckpt_path=str(checkpoint) if resume and checkpoint.exists() else None,
+    )
+    metadata = {
+        "dataset": config.data.dataset,
+        "train_split": config.data.train_split,
+        "train_crystals": len(train_set),
+        "steps": int(trainer.global_step),
+        "wall_seconds_this_run": round(time.time() - started, 1),
+    }
+    if not trainer.is_global_zero:
+        return None
+    return save_model(module.ema.module, config, out / "model.pt", metadata)

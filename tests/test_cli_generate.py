@@ -1,0 +1,197 @@
+"""Smoke runs of `autoperi train`, `sample` and `csp` with tiny models, and their bad-input errors."""
+
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ase.io import read
+
+from autoperi.cli.main import main
+
+TINY = {
+    "network": {"hidden_dim": 16, "num_layers": 1, "num_radial": 8, "cutoff": 5.0, "max_neighbors": 12, "time_dim": 8},
+    "max_atoms": 20,
+}
+
+
+def tiny_config(tmp_path, mode: str):
+    model = {"mode": mode, **TINY}
+    if mode == "autoencoder":
+        model = {"encoder": TINY["network"], "decoder": {"mode": "coords", "network": TINY["network"]}}
+    config = {
+        "name": f"tiny-{mode}",
+        "model_type": "autoencoder" if mode == "autoencoder" else "crystal_flow",
+        "model": model,
+        "data": {"dataset": "perov_5", "batch_size": 8, "max_val_crystals": 16},
+        "optim": {"max_steps": 3, "warmup_steps": 1},
+        "val_every_steps": 2,
+        "checkpoint_every_steps": 2,
+    }
+    path = tmp_path / f"{mode}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared_data_root):
+    root = tmp_path_factory.mktemp("runs")
+    runs = {}
+    for mode in ("dng", "csp", "autoencoder"):
+        out = root / mode
+        assert main(["train", "--config", str(tiny_config(root, mode)), "--out", str(out)]) == 0
+        runs[mode] = out
+    return runs
+
+
+def test_train_writes_a_model_and_resumes(trained, capsys):
+    out = trained["dng"]
+    assert (out / "model.pt").exists() and (out / "checkpoints" / "last.ckpt").exists()
+    assert (out / "config.yaml").exists() and list((out / "logs").rglob("metrics.csv"))
+    assert main(["train", "--config", str(out / "config.yaml"), "--out", str(out), "--resume", "--max-steps", "4"]) == 0
+    from autoperi.training.export import load_model
+
+    _, _, metadata = load_model(out)
+    assert metadata["steps"] == 4
+
+
+def test_sample_writes_cif_extxyz_summary_and_is_deterministic(trained, tmp_path, capsys):
+    args = ["sample", "--model", str(trained["dng"]), "-n", "3", "--steps", "2", "--seed", "7"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    cifs = sorted(p.name for p in (tmp_path / "a").glob("*.cif"))
+    assert len(cifs) == 3
+    assert all(filecmp.cmp(tmp_path / "a" / name, tmp_path / "b" / name, shallow=False) for name in cifs)
+    assert len(read(tmp_path / "a" / "samples.extxyz", index=":")) == 3
+    assert (tmp_path / "a" / "summary.csv").read_text().count("\n") == 4
+    assert "wrote 3 crystals" in capsys.readouterr().out
+
+
+def sample_into(model, out, *options: str) -> int:
+    return main(["sample", "--model", str(model), "-n", "2", "--steps", "2", "--out", str(out), *options])
+
+
+def test_sample_with_formula_and_chemical_system(trained, tmp_path):
+    from autoperi.io.readers import read_crystals
+
+    assert sample_into(trained["dng"], tmp_path / "f", "--formula", "SrTiO3") == 0
+    assert {c.formula for c in read_crystals(tmp_path / "f").crystals} == {"SrTiO3"}
+    assert sample_into(trained["dng"], tmp_path / "e", "--elements", "Ba,Ti,O", "--num-atoms", "5") == 0
+    elements = {s for c in read_crystals(tmp_path / "e").crystals for s in c.symbols}
+    assert elements <= {"Ba", "Ti", "O"}
+
+
+def test_csp_gives_k_candidates_of_the_formula(trained, tmp_path):
+    from autoperi.io.readers import read_crystals
+
+    assert (
+        main(
+            [
+                "csp",
+                "--formula",
+                "Sr2Ti2O6",
+                "-k",
+                "3",
+                "--steps",
+                "2",
+                "--model",
+                str(trained["csp"]),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    candidates = read_crystals(tmp_path).crystals
+    assert len(candidates) == 3 and all(c.num_atoms == 10 and c.formula == "SrTiO3" for c in candidates)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sample", "--model", "no-such-model"],
+        ["csp", "--formula", "Qq2O3", "--model", "MODEL"],
+        ["csp", "--formula", "SrTiO2.5", "--model", "MODEL"],
+        ["sample", "--model", "MODEL", "-n", "0"],
+        ["sample", "--model", "MODEL", "--elements", "Li,Zz"],
+        ["sample", "--model", "CSP"],
+        ["sample", "--model", "AE"],
+        ["sample", "--model", "tests/conftest.py"],
+    ],
+)
+def test_bad_input_is_one_line(trained, tmp_path, capsys, args):
+    names = {"MODEL": "dng", "CSP": "csp", "AE": "autoencoder"}
+    args = [str(trained[names[a]]) if a in names else a for a in args]
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autoperi: error:") and err.count("\n") == 1
+
+
+def test_bad_config_is_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: {mode: dng, hidden: 3}\n")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path)]) == 2
+    assert "unknown keys" in capsys.readouterr().err
+
+
+def test_every_config_in_the_repository_loads():
+    from autoperi.training.config import load_config
+    from autoperi.training.export import build_model
+
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 9
+    for path in configs:
+        config = load_config(path)
+        assert config.name == path.stem
+        assert sum(p.numel() for p in build_model(config).parameters()) > 0
+
+
+def test_two_cpu_processes_train_one_step_with_gloo(tmp_path, shared_data_root):
+    """Lightning's DDP on two CPU processes (gloo backend), through the CLI as a user would run it."""
+    config = tiny_config(tmp_path, "dng")
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "autoperi.cli.main",
+        "train",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+        "--max-steps",
+        "1",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = result.stdout + result.stderr
+    assert "distributed_backend=gloo" in log and "Starting with 2 processes" in log
+    assert (out / "model.pt").exists()
+
+
+def test_reconstruct_writes_crystals_and_errors(trained, perov_sample, tmp_path, capsys):
+    import csv
+    import json
+
+    from autoperi.io.cdvae_csv import write_cdvae_csv
+
+    source = write_cdvae_csv(perov_sample[:3], tmp_path / "three.csv")
+    out = tmp_path / "recon"
+    assert (
+        main(["reconstruct", str(source), "--model", str(trained["autoencoder"]), "--steps", "2", "--out", str(out)])
+        == 0
+    )
+    rows = list(csv.DictReader((out / "errors.csv").open()))
+    assert [row["id"] for row in rows] == [c.id for c in perov_sample[:3]]
+    assert {"coord_mse", "bond_length_mse", "lattice_length_mse", "atom_type_accuracy"} <= set(rows[0])
+    assert float(rows[0]["lattice_length_mse"]) < 1e-8  # the lattice latent decodes exactly
+    assert json.loads((out / "metrics.json").read_text())["n_pairs"] == 3
+    assert len(list(out.glob("*.cif"))) == 3
+    assert main(["reconstruct", str(source), "--model", str(trained["dng"]), "--out", str(out)]) == 2
+    assert "needs 'autoencoder'" in capsys.readouterr().err

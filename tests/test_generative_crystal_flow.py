@@ -1,0 +1,156 @@
+"""The direct crystal flow: symmetries of its vector field and of its sampler, learning, export."""
+
+import numpy as np
+import pytest
+import torch
+
+from autoperi.batch import CrystalBatch
+from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
+from autoperi.nn.painn import PaiNNConfig
+from autoperi.training.config import TrainConfig
+from autoperi.training.export import load_model, save_model
+
+# No neighbour cap: with a k-nearest cap, ties between equal distances could break permutation symmetry.
+TINY_NETWORK = PaiNNConfig(hidden_dim=32, num_layers=2, num_radial=16, cutoff=5.0, max_neighbors=None, time_dim=16)
+
+
+def tiny_model(mode: str, crystals) -> CrystalFlow:
+    torch.manual_seed(0)
+    model = CrystalFlow(CrystalFlowConfig(mode=mode, network=TINY_NETWORK, max_atoms=24)).double()
+    model.fit_statistics(CrystalBatch.from_crystals(crystals, dtype=torch.float64))
+    return model
+
+
+@pytest.fixture(scope="module")
+def crystals(mp20_sample):
+    return [c for c in mp20_sample if c.num_atoms <= 12][:6]
+
+
+def soft_types(batch: CrystalBatch, seed: int = 0) -> torch.Tensor:
+    logits = torch.randn(len(batch.atomic_numbers), 100, generator=torch.Generator().manual_seed(seed))
+    return torch.softmax(logits.double(), -1)
+
+
+def permutation_within_crystals(batch: CrystalBatch) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(1)
+    return torch.cat(
+        [
+            start + torch.randperm(int(n), generator=generator)
+            for start, n in zip(batch.ptr[:-1], batch.num_atoms, strict=True)
+        ]
+    )
+
+
+def test_vector_field_symmetries(crystals):
+    model = tiny_model("dng", crystals)
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    time = torch.full((batch.num_crystals,), 0.4, dtype=torch.float64)
+    types = soft_types(batch)
+    reference, logits = model.velocities(batch, time, types)
+
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64))[0]
+    rotated, rotated_logits = model.velocities(
+        CrystalBatch(batch.lattices @ rotation.T, batch.frac_coords, batch.atomic_numbers, batch.num_atoms), time, types
+    )
+    for key in reference:
+        torch.testing.assert_close(rotated[key], reference[key])
+    torch.testing.assert_close(rotated_logits, logits)
+
+    shift = torch.rand(batch.num_crystals, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    moved = CrystalBatch(
+        batch.lattices, (batch.frac_coords + shift[batch.batch]) % 1.0, batch.atomic_numbers, batch.num_atoms
+    )
+    translated, _ = model.velocities(moved, time, types)
+    for key in reference:
+        torch.testing.assert_close(translated[key], reference[key])
+
+    order = permutation_within_crystals(batch)
+    permuted_batch = CrystalBatch(
+        batch.lattices, batch.frac_coords[order], batch.atomic_numbers[order], batch.num_atoms
+    )
+    permuted, permuted_logits = model.velocities(permuted_batch, time, types[order])
+    torch.testing.assert_close(permuted["frac"], reference["frac"][order])
+    torch.testing.assert_close(permuted["lattice"], reference["lattice"])
+    torch.testing.assert_close(permuted_logits, logits[order])
+
+
+def test_cell_choice_is_an_input(crystals):
+    """The field reads the cell's 6-vector, so another basis M·L of the same crystal is not covariant: the
+    Cartesian motion differs. Crystals are therefore always given in their Niggli-reduced cell."""
+    model = tiny_model("csp", crystals)
+    skew = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]])
+    original = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    other = CrystalBatch.from_crystals([c.change_basis(skew) for c in crystals], dtype=torch.float64)
+    time = torch.full((original.num_crystals,), 0.7, dtype=torch.float64)
+    velocity, _ = model.velocities(original, time)
+    other_velocity, _ = model.velocities(other, time)
+    cartesian = torch.einsum("ni,nij->nj", velocity["frac"], original.lattices[original.batch])
+    other_cartesian = torch.einsum("ni,nij->nj", other_velocity["frac"], other.lattices[other.batch])
+    assert not torch.allclose(other_cartesian, cartesian, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["dng", "csp"])
+def test_sampler_commutes_with_permutations_and_translations(crystals, mode):
+    model = tiny_model(mode, crystals)
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    numbers = None if mode == "dng" else batch.atomic_numbers
+    base = model.base_state(batch.num_atoms, torch.Generator().manual_seed(4))
+    base = {key: value.double() for key, value in base.items()}
+    result = model.integrate_from(base, batch.num_atoms, numbers, steps=4)
+
+    order = permutation_within_crystals(batch)
+    permuted_base = {**base, "frac": base["frac"][order]}
+    if "types" in base:
+        permuted_base["types"] = base["types"][order]
+    permuted = model.integrate_from(
+        permuted_base, batch.num_atoms, None if numbers is None else numbers[order], steps=4
+    )
+    torch.testing.assert_close(permuted.frac_coords, result.frac_coords[order])
+    torch.testing.assert_close(permuted.lattices, result.lattices)
+    assert torch.equal(permuted.atomic_numbers, result.atomic_numbers[order])
+
+    shift = torch.tensor([0.3, 0.1, 0.8], dtype=torch.float64)
+    shifted = model.integrate_from({**base, "frac": (base["frac"] + shift) % 1.0}, batch.num_atoms, numbers, steps=4)
+    difference = shifted.frac_coords - result.frac_coords - shift
+    torch.testing.assert_close(difference - torch.round(difference), torch.zeros_like(difference))
+    torch.testing.assert_close(shifted.lattices, result.lattices)
+
+
+@pytest.mark.parametrize("mode", ["dng", "csp"])
+def test_overfits_one_batch(perov_sample, mode):
+    torch.manual_seed(0)
+    network = PaiNNConfig(hidden_dim=32, num_layers=2, num_radial=16, cutoff=5.0, max_neighbors=16, time_dim=16)
+    model = CrystalFlow(CrystalFlowConfig(mode=mode, network=network))
+    batch = CrystalBatch.from_crystals(perov_sample[:3])
+    model.fit_statistics(CrystalBatch.from_crystals(perov_sample, dtype=torch.float64))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(100):
+        loss = model.loss(batch, torch.Generator().manual_seed(0))["total"]  # the same noise and times every step
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_export_round_trip(crystals, tmp_path):
+    model = tiny_model("dng", crystals).float()
+    config = TrainConfig(model=model.config)
+    path = save_model(model, config, tmp_path / "model.pt", {"steps": 0})
+    loaded, loaded_config, metadata = load_model(path)
+    assert loaded_config.model == model.config and metadata == {"steps": 0}
+    torch.testing.assert_close(loaded.lattice_stats, model.lattice_stats)
+    generator = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    first = model.sample(torch.tensor([3, 4]), steps=3, generator=generator())
+    second = loaded.sample(torch.tensor([3, 4]), steps=3, generator=generator())
+    torch.testing.assert_close(first.frac_coords, second.frac_coords)
+    assert torch.equal(first.atomic_numbers, second.atomic_numbers)
+
+
+def test_chemical_system_restriction(crystals):
+    model = tiny_model("dng", crystals)
+    sampled = model.sample(
+        torch.tensor([6, 6, 6]), steps=3, generator=torch.Generator().manual_seed(6), allowed_elements=[3, 8, 26]
+    )
+    assert set(sampled.atomic_numbers.tolist()) <= {3, 8, 26}
