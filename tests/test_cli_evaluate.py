@@ -193,3 +193,53 @@ def test_physics_adapter_relaxes_then_places_on_the_hull_in_order(perov_sample, 
     monkeypatch.setattr(hull, "load_or_build_reference", lambda path, **_: ("hull built from", path))
     values = physics_hull_function(tmp_path / "phases.csv")(perov_sample[:3])
     assert values == [0.0, None, pytest.approx(0.2)]
+
+
+def _fcc(element: str, a: float):
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice.cubic(a), [element] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def test_sun_with_real_relaxation_and_hull_through_the_cli(tmp_path, cache):
+    """End to end with CHGNet: a Cu-Au reference (elements, CuAu, Cu3Au) and three strained candidates."""
+    from pymatgen.core import Lattice, Structure
+
+    from autoperi.io.cdvae_csv import write_cdvae_csv
+    from autoperi.io.pymatgen_adapter import crystal_from_structure
+
+    cu3au = Structure(
+        Lattice.cubic(3.75), ["Au", "Cu", "Cu", "Cu"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    )
+    cuau = Structure(Lattice.tetragonal(2.80, 3.67), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    reference = [_fcc("Cu", 3.61), _fcc("Au", 4.08), cuau, cu3au]
+    write_cdvae_csv([crystal_from_structure(s, f"ref-{i}") for i, s in enumerate(reference)], tmp_path / "ref.csv")
+    candidates = [cuau.copy(), cu3au.copy(), Structure(cu3au.lattice, ["Cu", "Au", "Au", "Au"], cu3au.frac_coords)]
+    for structure in candidates:
+        structure.apply_strain(0.02)
+    write_cdvae_csv([crystal_from_structure(s, f"gen-{i}") for i, s in enumerate(candidates)], tmp_path / "gen.csv")
+    reference_path = str(tmp_path / "ref.csv")
+    out = tmp_path / "evaluation"
+    arguments = [
+        "evaluate",
+        str(tmp_path / "gen.csv"),
+        "--reference",
+        reference_path,
+        "--sun",
+        "--hull-reference",
+        reference_path,
+        "--novelty-reference",
+        reference_path,
+        "--cutoffs",
+        "0.4",
+        "10",
+        "--out",
+        str(out),
+    ]
+    assert main(arguments) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    values = metrics["metrics"]
+    assert values["novel"] == pytest.approx(1 / 3)  # only CuAu3 is new
+    assert values["n_e_hull_computed"] == 1 and values["n_e_hull_failed"] == 0  # only it is relaxed and placed
+    assert values["sun"] in (0.0, pytest.approx(1 / 3))
+    assert (out / "e_hull.png").exists()

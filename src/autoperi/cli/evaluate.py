@@ -40,6 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sun", action="store_true", help="S.U.N. with energies above hull from autoperi.physics")
     parser.add_argument("--stability-threshold", type=float, default=0.0, help="E_hull (eV/atom) counted as stable")
     parser.add_argument(
+        "--hull-reference",
+        metavar="PATH",
+        help="crystals whose CHGNet energies build the reference hull (default: the last novelty file)",
+    )
+    parser.add_argument(
         "--symmetry-fingerprints",
         action="store_true",
         help="fingerprint only symmetry-distinct sites (~1.4x faster, differs from the reference by <5e-3)",
