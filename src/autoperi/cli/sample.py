@@ -35,8 +35,12 @@ def _finish(crystals, out: str) -> int:
     from autoperi.generative.sampling import write_sample_folder
 
     rows = write_sample_folder(crystals, out)
-    valid = sum(bool(row["structurally_valid"]) for row in rows)
-    print(f"wrote {len(rows)} crystals to {out}/ ({valid} structurally valid); summary in {out}/summary.csv")
+    structural = sum(bool(row["structurally_valid"]) for row in rows)
+    compositional = sum(bool(row["compositionally_valid"]) for row in rows)
+    print(
+        f"wrote {len(rows)} crystals to {out}/: {structural} structurally valid, {compositional} compositionally"
+        f" valid (SMACT); summary in {out}/summary.csv"
+    )
     return 0
 
 

@@ -1,7 +1,8 @@
 """Batched, seeded generation with a trained model, and the sample folder it writes.
 
 A sample folder holds one CIF per crystal, ``samples.extxyz`` with all of them, and ``summary.csv``
-(formula, atom count, lattice, density, smallest interatomic distance, structural validity).
+(formula, atom count, lattice, density, smallest interatomic distance, structural and compositional
+validity as the evaluation suite defines them).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def generate(
 
 def summary_row(crystal: Crystal) -> dict[str, object]:
     from autoperi.metrics.distribution import density
-    from autoperi.metrics.validity import is_structurally_valid, min_interatomic_distance
+    from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid, min_interatomic_distance
 
     finite = bool(np.isfinite(crystal.lattice).all() and np.isfinite(crystal.frac_coords).all())
     a, b, c, alpha, beta, gamma = crystal.lattice_parameters if finite else [float("nan")] * 6
@@ -96,6 +97,7 @@ def summary_row(crystal: Crystal) -> dict[str, object]:
         "density": round(density(crystal), 4) if finite else float("nan"),
         "min_distance": round(min_interatomic_distance(crystal), 4) if finite else float("nan"),
         "structurally_valid": is_structurally_valid(crystal),
+        "compositionally_valid": is_compositionally_valid(crystal),
     }
 
 
