@@ -23,6 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from autoperi.flow.samplers import network_calls_per_step
     from autoperi.generative.sampling import generate
     from autoperi.metrics.validity import is_structurally_valid
     from autoperi.training.export import load_model
@@ -33,13 +34,14 @@ def main() -> None:
         f"model {config.name} ({metadata.get('steps')} training steps), {args.num} crystals, "
         f"mean {sum(counts) / len(counts):.1f} atoms, method {args.method}, {args.threads} threads"
     )
-    print("steps  seconds  crystals/s  structurally valid")
+    calls = network_calls_per_step(args.method)
+    print("steps  network calls  seconds  crystals/s  structurally valid")
     for steps in args.steps:
         start = time.perf_counter()
         crystals = generate(model, counts, None, steps, args.method, args.seed, batch_size=args.num)
         elapsed = time.perf_counter() - start
         valid = sum(is_structurally_valid(c) for c in crystals) / len(crystals)
-        print(f"{steps:5d}  {elapsed:7.1f}  {len(crystals) / elapsed:10.2f}  {valid:.1%}")
+        print(f"{steps:5d}  {steps * calls:13d}  {elapsed:7.1f}  {len(crystals) / elapsed:10.2f}  {valid:.1%}")
 
 
 if __name__ == "__main__":

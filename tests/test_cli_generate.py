@@ -129,11 +129,16 @@ def test_bad_input_is_one_line(trained, tmp_path, capsys, args):
     assert err.startswith("autoperi: error:") and err.count("\n") == 1
 
 
-def test_bad_config_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("model: {mode: dng, hidden: 3}\n", "unknown keys"), ("just a string\n", "YAML mapping"), ("a: [\n", "YAML")],
+)
+def test_bad_config_is_one_line(tmp_path, capsys, text, message):
     path = tmp_path / "bad.yaml"
-    path.write_text("model: {mode: dng, hidden: 3}\n")
+    path.write_text(text)
     assert main(["train", "--config", str(path), "--out", str(tmp_path)]) == 2
-    assert "unknown keys" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_every_config_in_the_repository_loads():

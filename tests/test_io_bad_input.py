@@ -115,6 +115,23 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys, reason):
     assert "Traceback" not in captured.err + captured.out
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["data", "info", "BAD", "--out", "OUT"],
+        ["evaluate", "BAD", "--reference", "perov_5", "--out", "OUT"],
+        ["relax", "BAD", "--out", "OUT"],
+    ],
+)
+def test_every_reading_command_rejects_a_malformed_file(tmp_path, capsys, arguments):
+    path = tmp_path / "bad.cif"
+    path.write_text(BAD_CIFS["malformed_cif"])
+    substitutions = {"BAD": str(path), "OUT": str(tmp_path / "out")}
+    assert main([substitutions.get(a, a) for a in arguments]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
 def test_cli_missing_file(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path / "missing.cif")]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -48,6 +48,7 @@ def run_info(args: argparse.Namespace) -> int:
     from autoperi.data import DATASETS, available_splits, dataset_spec, load_file, load_split
     from autoperi.data.datasets import LOWDATA_SPLITS
     from autoperi.data.info import SplitStats, format_stats, plot_stats
+    from autoperi.errors import CrystalError
 
     max_atoms = args.max_atoms or DEFAULT_MAX_ATOMS
     root = Path(args.root) if args.root else None
@@ -61,7 +62,10 @@ def run_info(args: argparse.Namespace) -> int:
         label = args.target
     else:
         path = Path(str(_example_path())) if args.target == EXAMPLE_NAME else Path(args.target)
-        stats.append(SplitStats.from_dataset(path.name, load_file(path, niggli=False, max_atoms=max_atoms)))
+        dataset = load_file(path, niggli=False, max_atoms=max_atoms)
+        if not len(dataset):
+            raise CrystalError("empty", dataset.reports[0].summary())
+        stats.append(SplitStats.from_dataset(path.name, dataset))
         label = EXAMPLE_NAME if args.target == EXAMPLE_NAME else path.name.split(".")[0]
     print(format_stats(stats))
     figure = plot_stats(stats, Path(args.out) / f"{label}-info.png", f"autoperi data info {args.target}")

@@ -56,11 +56,11 @@ def run_relax(args: argparse.Namespace) -> int:
     if args.fmax <= 0 or args.steps < 0 or args.workers < 1:
         raise AutoPeriError("--fmax must be positive, --steps non-negative and --workers at least 1")
     report = read_crystals(args.input, max_atoms=args.max_atoms or DEFAULT_MAX_ATOMS, workers=1)
-    if report.skipped:
-        print(report.summary(), file=sys.stderr)
     if not report.crystals:
         first = next(iter(report.first_error.values()), "no structures")
         raise AutoPeriError(f"{args.input}: nothing to relax ({first})")
+    if report.skipped:
+        print(report.summary(), file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = _file_names(report.crystals)

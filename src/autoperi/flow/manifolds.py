@@ -130,7 +130,7 @@ class LatticeMetric(Euclidean):
     returns the Cholesky factor: a along x, b in the xy plane.
     """
 
-    _ROWS, _COLS = (0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1)
+    UPPER_ROWS, UPPER_COLS = (0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1)
 
     def __init__(self, loc: torch.Tensor | None = None, scale: torch.Tensor | None = None) -> None:
         super().__init__(scale=1.0)
@@ -139,7 +139,7 @@ class LatticeMetric(Euclidean):
 
     def log_metric_vector(self, lattices: torch.Tensor) -> torch.Tensor:
         log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
-        return log_metric[..., self._ROWS, self._COLS]
+        return log_metric[..., self.UPPER_ROWS, self.UPPER_COLS]
 
     def fit(self, lattices: torch.Tensor) -> LatticeMetric:
         vectors = self.log_metric_vector(lattices)
@@ -152,8 +152,8 @@ class LatticeMetric(Euclidean):
     def decode(self, vector: torch.Tensor) -> torch.Tensor:
         values = vector * self.log_scale.to(vector) + self.loc.to(vector)
         log_metric = torch.zeros(*vector.shape[:-1], 3, 3, dtype=vector.dtype, device=vector.device)
-        log_metric[..., self._ROWS, self._COLS] = values
-        log_metric[..., self._COLS, self._ROWS] = values
+        log_metric[..., self.UPPER_ROWS, self.UPPER_COLS] = values
+        log_metric[..., self.UPPER_COLS, self.UPPER_ROWS] = values
         return torch.linalg.cholesky(_symmetric_function(log_metric, torch.exp))
 
 

@@ -40,7 +40,7 @@ MODES = ("dng", "csp", "coords")
 LATTICE_DIM = 6
 EDGE_READOUT_SCALE = 4.0  # √16: a sum over ~16 neighbours of roughly independent terms
 SPECIES_WIDTH = MAX_ATOMIC_NUMBER + 1  # one-hot index = atomic number
-_UPPER_ROWS, _UPPER_COLS = LatticeMetric._ROWS, LatticeMetric._COLS
+_UPPER_ROWS, _UPPER_COLS = LatticeMetric.UPPER_ROWS, LatticeMetric.UPPER_COLS
 
 
 @dataclass

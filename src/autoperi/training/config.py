@@ -92,8 +92,10 @@ def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise AutoPeriError(f"{path}: not valid YAML ({error})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise AutoPeriError(f"{path}: not valid YAML ({type(error).__name__})") from None
+    if not isinstance(values, dict):
+        raise AutoPeriError(f"{path}: a config must be a YAML mapping of settings")
     try:
         return TrainConfig.from_dict(values)
     except AutoPeriError as error:
