@@ -73,8 +73,13 @@ def integrate(
     t0: float = 0.0,
     t1: float = 1.0,
     progress: bool = False,
+    after_step: Callable[[State, float], State] | None = None,
 ) -> State:
-    """Integrate ``d state / dt = field(state, t)`` from ``t0`` to ``t1`` in ``steps`` equal steps."""
+    """Integrate ``d state / dt = field(state, t)`` from ``t0`` to ``t1`` in ``steps`` equal steps.
+
+    Keys of ``state`` without a manifold in ``space`` ride along unchanged; ``after_step(state, t)``, called
+    at the end of every step with its end time, may change them (e.g. discrete jumps of categorical variables).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown ODE method {method!r} (choose from {', '.join(METHODS)})")
     if steps < 1:
@@ -83,6 +88,8 @@ def integrate(
     for index in tqdm(range(steps), desc=f"integrating ({method})", disable=not progress, leave=False):
         t = t0 + index * dt
         state = space.step(state, _increment(space, field, state, t, dt, method), dt)
+        if after_step is not None:
+            state = after_step(state, t + dt)
     return state
 
 

@@ -5,7 +5,11 @@ Built on the generic core (:mod:`autoperi.flow`) with the periodic GNN as vector
 - fractional coordinates on the flat torus, with each crystal's mean drift removed (no global translation);
 - the lattice as the matrix log of the metric tensor of ``L / N^(1/3)`` (rotation invariant, any vector is
   a valid cell, and the base scale follows the atom count ``N``);
-- atom types on the simplex (de novo mode) or fixed to a given composition (structure prediction, CSP);
+- atom types by masked discrete flow matching (de novo mode): each atom's type is hidden (atomic number
+  0) with probability 1 − t and revealed with its true value otherwise; sampling reveals each atom once,
+  at a reveal time drawn in the base state, as the Gumbel-max of the predicted logits, so later atoms see
+  the types already chosen and compositions come out coherent. In structure prediction (CSP) the types
+  are the given composition;
 - in ``coords`` mode only the coordinates flow, for a given lattice and composition (the autoencoder's
   decoder, conditioned on per-atom latents through ``atom_condition``).
 
@@ -29,7 +33,7 @@ from torch import nn
 
 from autoperi.batch import CrystalBatch
 from autoperi.crystal import MAX_ATOMIC_NUMBER
-from autoperi.flow import FlatTorus, LatticeMetric, Manifold, ProductSpace, Simplex, integrate, sample_path, sample_time
+from autoperi.flow import FlatTorus, LatticeMetric, Manifold, ProductSpace, integrate, sample_path, sample_time
 from autoperi.flow.paths import flow_matching_loss
 from autoperi.graph import safe_norm
 from autoperi.nn.embeddings import cosine_cutoff, segment_mean
@@ -113,8 +117,6 @@ class CrystalFlow(nn.Module):
         manifolds: dict[str, Manifold] = {"frac": FlatTorus(remove_translation=True)}
         if self.config.mode != "coords":
             manifolds["lattice"] = self._lattice_space()
-        if self.de_novo:
-            manifolds["types"] = Simplex()
         return ProductSpace(manifolds, groups={"frac": atom_batch})
 
     def encode_lattices(self, lattices: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
@@ -127,8 +129,6 @@ class CrystalFlow(nn.Module):
         state = {"frac": batch.frac_coords}
         if self.config.mode != "coords":
             state["lattice"] = self.encode_lattices(batch.lattices, batch.num_atoms)
-        if self.de_novo:
-            state["types"] = nn.functional.one_hot(batch.atomic_numbers - 1, NUM_ELEMENTS).to(batch.frac_coords)
         return state
 
     def predict(
@@ -140,29 +140,23 @@ class CrystalFlow(nn.Module):
         lattices: torch.Tensor | None = None,
         atom_condition: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Velocities and type logits (N, NUM_ELEMENTS) at ``state`` and time ``t``; ``lattices`` in coords mode."""
+        """Velocities and type logits (N, NUM_ELEMENTS) at ``state`` and time ``t``.
+
+        ``atomic_numbers`` are the current types (0 for a hidden type in de novo mode); ``lattices`` are
+        given in coords mode."""
         if lattices is None:
             lattices = self.decode_lattices(state["lattice"], num_atoms)
-        frac = state["frac"]
-        numbers = atomic_numbers if atomic_numbers is not None else torch.ones_like(frac[:, 0], dtype=torch.long)
-        batch = CrystalBatch(lattices, frac, numbers, num_atoms)
-        velocities, logits = self.velocities(batch, time, state.get("types"), atom_condition)
+        batch = CrystalBatch(lattices, state["frac"], atomic_numbers, num_atoms)
+        velocities, logits = self.velocities(batch, time, atom_condition)
         if self.config.mode == "coords":
             del velocities["lattice"]
         return velocities, logits
 
     def velocities(
-        self,
-        batch: CrystalBatch,
-        time: torch.Tensor,
-        type_probabilities: torch.Tensor | None = None,
-        atom_condition: torch.Tensor | None = None,
+        self, batch: CrystalBatch, time: torch.Tensor, atom_condition: torch.Tensor | None = None
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Invariant velocities for a crystal batch in any orientation and cell (see the module docstring)."""
-        if self.de_novo:
-            species = nn.functional.pad(type_probabilities, (1, SPECIES_WIDTH - NUM_ELEMENTS - 1))
-        else:
-            species = nn.functional.one_hot(batch.atomic_numbers, SPECIES_WIDTH).to(batch.frac_coords)
+        """Invariant velocities for a crystal batch in any orientation (see the module docstring)."""
+        species = nn.functional.one_hot(batch.atomic_numbers, SPECIES_WIDTH).to(batch.frac_coords)
         if self.config.atom_condition_dim:
             species = torch.cat([species, atom_condition], dim=-1)
         graph = self.network.build_graph(batch)
@@ -199,17 +193,18 @@ class CrystalFlow(nn.Module):
         atom_batch = batch.batch
         space = self.product_space(atom_batch)
         t = sample_time(batch.num_crystals, self.config.time_distribution, generator).to(batch.frac_coords)
-        rows = {"frac": atom_batch, "types": atom_batch, "lattice": None}
-        path = sample_path(space, self.clean_state(batch), t, rows, generator)
-        given = None if self.de_novo else batch.atomic_numbers
-        lattices = batch.lattices if self.config.mode == "coords" else None
-        velocities, logits = self.predict(path.xt, t, batch.num_atoms, given, lattices, atom_condition)
-        continuous = ProductSpace({k: m for k, m in space.manifolds.items() if k != "types"}, space.groups)
-        weights = {"frac": self.config.frac_weight, "lattice": self.config.lattice_weight}
-        losses = flow_matching_loss(velocities, path, continuous, weights)
+        path = sample_path(space, self.clean_state(batch), t, {"frac": atom_batch, "lattice": None}, generator)
+        types = batch.atomic_numbers
         if self.de_novo:
-            cross_entropy = nn.functional.cross_entropy(logits, batch.atomic_numbers - 1)
-            losses["types"] = self.config.type_weight * cross_entropy
+            hidden = torch.rand(len(types), generator=generator).to(t.device) >= t[atom_batch]
+            types = torch.where(hidden, torch.zeros_like(types), types)
+        lattices = batch.lattices if self.config.mode == "coords" else None
+        velocities, logits = self.predict(path.xt, t, batch.num_atoms, types, lattices, atom_condition)
+        weights = {"frac": self.config.frac_weight, "lattice": self.config.lattice_weight}
+        losses = flow_matching_loss(velocities, path, space, weights)
+        if self.de_novo:
+            per_atom = nn.functional.cross_entropy(logits, batch.atomic_numbers - 1, reduction="none")
+            losses["types"] = self.config.type_weight * (per_atom * hidden).sum() / hidden.sum().clamp_min(1)
         losses["total"] = sum(losses.values())
         return losses
 
@@ -217,19 +212,23 @@ class CrystalFlow(nn.Module):
         return torch.multinomial(self.atom_count_weights.float().cpu(), count, replacement=True, generator=generator)
 
     def base_state(self, num_atoms: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """A draw from the base distribution for crystals with these atom counts."""
+        """A draw from the base distribution for crystals with these atom counts.
+
+        In de novo mode it also holds each atom's reveal time (uniform) and Gumbel noise over the element
+        classes, so that sampling is a deterministic function of the base state."""
         atom_batch = torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms)
         space = self.product_space(atom_batch)
         dtype = next(self.parameters()).dtype
-        shapes = {
-            "frac": (len(atom_batch), 3),
-            "lattice": (len(num_atoms), 6),
-            "types": (len(atom_batch), NUM_ELEMENTS),
-        }
-        return {
+        shapes = {"frac": (len(atom_batch), 3), "lattice": (len(num_atoms), 6)}
+        state = {
             key: manifold.sample_base(shapes[key], generator, space.groups.get(key)).to(dtype)
             for key, manifold in space.manifolds.items()
         }
+        if self.de_novo:
+            state["reveal_time"] = torch.rand(len(atom_batch), generator=generator).to(dtype)
+            uniform = torch.rand(len(atom_batch), NUM_ELEMENTS, generator=generator).clamp(1e-12, 1 - 1e-12)
+            state["gumbel"] = -torch.log(-torch.log(uniform)).to(dtype)
+        return state
 
     @torch.no_grad()
     def sample(
@@ -261,7 +260,8 @@ class CrystalFlow(nn.Module):
         """Integrate a base state to crystals.
 
         ``atomic_numbers`` (N,), in batch order, fixes the composition (required in CSP mode; in de novo
-        mode the types are then held fixed). ``allowed_elements`` restricts de novo types to a chemical system.
+        mode the types are otherwise revealed during integration). ``allowed_elements`` restricts revealed
+        types to a chemical system.
         In coords mode ``lattices`` are given and only coordinates move.
         """
         if not self.de_novo and atomic_numbers is None:
@@ -271,28 +271,26 @@ class CrystalFlow(nn.Module):
         atom_batch = torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms)
         space = self.product_space(atom_batch)
         dtype = state["frac"].dtype
-        types_fixed = self.de_novo and atomic_numbers is not None
-        if types_fixed:
-            state = {**state, "types": nn.functional.one_hot(atomic_numbers - 1, NUM_ELEMENTS).to(dtype)}
+        reveal = atomic_numbers is None
+        state = {**state, "types": torch.zeros_like(atom_batch) if reveal else atomic_numbers}
         mask = self._element_mask(allowed_elements, dtype)
+        latest_logits: list[torch.Tensor] = []
 
         def field(current: dict[str, torch.Tensor], t: torch.Tensor) -> dict[str, torch.Tensor]:
             time = t.to(dtype).expand(len(num_atoms))
-            given = None if self.de_novo else atomic_numbers
-            velocities, logits = self.predict(current, time, num_atoms, given, lattices, atom_condition)
-            if types_fixed:
-                velocities["types"] = torch.zeros_like(current["types"])
-            elif self.de_novo:
-                remaining = (1.0 - time[atom_batch]).clamp_min(1e-3).unsqueeze(-1)
-                velocities["types"] = (torch.softmax(logits + mask, -1) - current["types"]) / remaining
+            velocities, logits = self.predict(current, time, num_atoms, current["types"], lattices, atom_condition)
+            latest_logits[:] = [logits]
             return velocities
 
-        final = integrate(field, state, space, steps=steps, method=method)
-        if atomic_numbers is None:
-            atomic_numbers = final["types"].masked_fill(mask.isinf(), -1.0).argmax(-1) + 1
+        def reveal_types(current: dict[str, torch.Tensor], t_end: float) -> dict[str, torch.Tensor]:
+            due = (current["types"] == 0) & (current["reveal_time"] <= t_end + 1e-9)
+            choice = (latest_logits[0] + mask + current["gumbel"]).argmax(-1) + 1
+            return {**current, "types": torch.where(due, choice, current["types"])}
+
+        final = integrate(field, state, space, steps=steps, method=method, after_step=reveal_types if reveal else None)
         if lattices is None:
             lattices = self.decode_lattices(final["lattice"], num_atoms)
-        return CrystalBatch(lattices, final["frac"], atomic_numbers, num_atoms)
+        return CrystalBatch(lattices, final["frac"], final["types"], num_atoms)
 
     @staticmethod
     def _element_mask(allowed_elements: list[int] | None, dtype: torch.dtype) -> torch.Tensor:
