@@ -42,8 +42,13 @@ def shipped_models() -> dict[str, Path]:
 
 
 def resolve_model_path(name_or_path: str | None) -> Path:
-    name_or_path = name_or_path or DEFAULT_MODEL
     shipped = shipped_models()
+    if name_or_path is None and DEFAULT_MODEL not in shipped:
+        raise AutoPeriError(
+            "no trained model ships with this version: pass --model RUN_FOLDER or model.pt "
+            "(train one with `autoperi train --config configs/mp_20-crystal_flow.yaml`)"
+        )
+    name_or_path = name_or_path or DEFAULT_MODEL
     if name_or_path in shipped:
         return shipped[name_or_path]
     path = Path(name_or_path)
