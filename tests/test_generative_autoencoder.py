@@ -8,6 +8,7 @@ from autoperi.batch import CrystalBatch
 from autoperi.generative.autoencoder import AutoencoderConfig, PeriodicAutoencoder
 from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.nn.painn import PaiNNConfig
+from autoperi.testing import random_permutation
 
 SMALL = PaiNNConfig(hidden_dim=32, num_layers=2, num_radial=16, cutoff=5.0, max_neighbors=None, time_dim=16)
 
@@ -40,10 +41,7 @@ def test_latent_is_invariant(model, crystals):
     shift = torch.tensor([0.21, 0.5, 0.77], dtype=torch.float64)
     moved = CrystalBatch(batch.lattices, (batch.frac_coords + shift) % 1, batch.atomic_numbers, batch.num_atoms)
     assert_same_latent(reference, model.encode(moved))
-    generator = torch.Generator().manual_seed(1)
-    order = torch.cat(
-        [s + torch.randperm(int(n), generator=generator) for s, n in zip(batch.ptr[:-1], batch.num_atoms, strict=True)]
-    )
+    order = random_permutation(batch, torch.Generator().manual_seed(1)).permutation
     permuted = CrystalBatch(batch.lattices, batch.frac_coords[order], batch.atomic_numbers[order], batch.num_atoms)
     assert_same_latent(reference, model.encode(permuted), order)
 

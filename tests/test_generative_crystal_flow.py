@@ -7,6 +7,7 @@ import torch
 from autoperi.batch import CrystalBatch
 from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
 from autoperi.nn.painn import PaiNNConfig
+from autoperi.testing import random_permutation
 from autoperi.training.config import TrainConfig
 from autoperi.training.export import load_model, save_model
 
@@ -34,13 +35,7 @@ def partly_hidden(batch: CrystalBatch) -> CrystalBatch:
 
 
 def permutation_within_crystals(batch: CrystalBatch) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(1)
-    return torch.cat(
-        [
-            start + torch.randperm(int(n), generator=generator)
-            for start, n in zip(batch.ptr[:-1], batch.num_atoms, strict=True)
-        ]
-    )
+    return random_permutation(batch, torch.Generator().manual_seed(1)).permutation
 
 
 def test_vector_field_symmetries(crystals):
