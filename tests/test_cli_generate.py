@@ -200,3 +200,18 @@ def test_reconstruct_writes_crystals_and_errors(trained, perov_sample, tmp_path,
     assert len(list(out.glob("*.cif"))) == 3
     assert main(["reconstruct", str(source), "--model", str(trained["dng"]), "--out", str(out)]) == 2
     assert "needs 'autoencoder'" in capsys.readouterr().err
+
+
+def test_shipped_perov_csp_model_predicts_srtio3(tmp_path):
+    """The README's csp example: the shipped Perov-5 model gives k SrTiO3 candidates with sane cells."""
+    from autoperi.io.readers import read_crystals
+    from autoperi.training.export import load_model, shipped_models
+
+    assert "perov_5-crystal_flow_csp" in shipped_models()
+    _, config, metadata = load_model("perov_5-crystal_flow_csp")
+    assert config.model.mode == "csp" and config.data.dataset == "perov_5" and metadata["steps"] == 4000
+    arguments = ["csp", "--formula", "SrTiO3", "-k", "3", "--steps", "20", "--model", "perov_5-crystal_flow_csp"]
+    assert main([*arguments, "--out", str(tmp_path)]) == 0
+    candidates = read_crystals(tmp_path).crystals
+    assert [c.formula for c in candidates] == ["SrTiO3"] * 3
+    assert all(3.0 < c.volume ** (1 / 3) < 6.0 for c in candidates)  # perovskite cells are about 4 Å
