@@ -5,7 +5,7 @@ The full MP-20 training split (27,136 rows) costs about 0.14 s per structure on 
 resumes where it stopped. Example (a few hundred rows, one process):
 
     python benchmarks/build_hull_reference.py \
-        --reference /work/shared/data/mp_20/train_partial.csv.gz --limit 300
+        --reference ../shared/data/mp_20/train_partial.csv.gz --limit 300
 """
 
 from __future__ import annotations
