@@ -14,6 +14,11 @@ import torch
 from autoperi.crystal import Crystal
 
 
+def batch_index(num_atoms: torch.Tensor) -> torch.Tensor:
+    """Crystal index of every atom, shape (N,), from the atom counts (B,)."""
+    return torch.repeat_interleave(torch.arange(len(num_atoms), device=num_atoms.device), num_atoms)
+
+
 @dataclass
 class CrystalBatch:
     lattices: torch.Tensor  # (B, 3, 3), rows are lattice vectors
@@ -41,7 +46,7 @@ class CrystalBatch:
     @property
     def batch(self) -> torch.Tensor:
         """Crystal index of every atom, shape (N,)."""
-        return torch.repeat_interleave(torch.arange(self.num_crystals, device=self.num_atoms.device), self.num_atoms)
+        return batch_index(self.num_atoms)
 
     @property
     def ptr(self) -> torch.Tensor:

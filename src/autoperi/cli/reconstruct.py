@@ -17,7 +17,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
     import json
     from pathlib import Path
 
@@ -26,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     from autoperi.batch import CrystalBatch
     from autoperi.errors import CrystalError
-    from autoperi.generative.sampling import write_sample_folder
+    from autoperi.generative.sampling import write_rows, write_sample_folder
     from autoperi.io.readers import read_crystals
-    from autoperi.metrics.reconstruction import pair_errors, reconstruction_metrics
+    from autoperi.metrics.reconstruction import pair_errors, summarise_pairs
     from autoperi.training.export import load_model
 
     model, _, _ = load_model(args.model, model_type="autoencoder")
@@ -47,15 +46,10 @@ def run(args: argparse.Namespace) -> int:
             predictions.append(crystal.copy(id=target.id).wrapped())
     out = Path(args.out)
     write_sample_folder(predictions, out)
-    rows = [
-        {"id": t.id, "formula": t.formula, **errors}
-        for t, errors in zip(targets, pair_errors(predictions, targets), strict=True)
-    ]
-    with (out / "errors.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    summary = reconstruction_metrics(predictions, targets)
+    errors = pair_errors(predictions, targets)
+    rows = [{"id": t.id, "formula": t.formula, **e} for t, e in zip(targets, errors, strict=True)]
+    write_rows(rows, out / "errors.csv")
+    summary = summarise_pairs(errors, predictions, targets)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"reconstructions in {out}/, per-structure errors in {out}/errors.csv")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from autoperi.batch import CrystalBatch
+from autoperi.batch import CrystalBatch, batch_index
 from autoperi.crystal import Crystal
 from autoperi.generative.crystal_flow import NUM_ELEMENTS, CrystalFlow, CrystalFlowConfig
 from autoperi.nn.embeddings import segment_mean
@@ -65,7 +65,7 @@ class Latent:
 
     @property
     def batch(self) -> torch.Tensor:
-        return torch.repeat_interleave(torch.arange(len(self.num_atoms), device=self.num_atoms.device), self.num_atoms)
+        return batch_index(self.num_atoms)
 
     def per_atom(self) -> torch.Tensor:
         """Atom latents with their crystal's latent appended: the decoder's conditioning, (N, condition_dim)."""

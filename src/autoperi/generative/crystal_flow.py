@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from autoperi.batch import CrystalBatch
+from autoperi.batch import CrystalBatch, batch_index
 from autoperi.crystal import MAX_ATOMIC_NUMBER
 from autoperi.flow import FlatTorus, LatticeMetric, Manifold, ProductSpace, integrate, sample_path, sample_time
 from autoperi.flow.paths import flow_matching_loss
@@ -216,7 +216,7 @@ class CrystalFlow(nn.Module):
 
         In de novo mode it also holds each atom's reveal time (uniform) and Gumbel noise over the element
         classes, so that sampling is a deterministic function of the base state."""
-        atom_batch = torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms)
+        atom_batch = batch_index(num_atoms)
         space = self.product_space(atom_batch)
         dtype = next(self.parameters()).dtype
         shapes = {"frac": (len(atom_batch), 3), "lattice": (len(num_atoms), 6)}
@@ -268,7 +268,7 @@ class CrystalFlow(nn.Module):
             raise ValueError("structure prediction needs the atomic numbers of every crystal")
         if self.config.mode == "coords" and lattices is None:
             raise ValueError("coords mode needs the lattices")
-        atom_batch = torch.repeat_interleave(torch.arange(len(num_atoms)), num_atoms)
+        atom_batch = batch_index(num_atoms)
         space = self.product_space(atom_batch)
         dtype = state["frac"].dtype
         reveal = atomic_numbers is None

@@ -112,8 +112,14 @@ def write_sample_folder(crystals: Sequence[Crystal], out_dir: str | Path) -> lis
         write_cif(crystal, out / f"{crystal.id}.cif")
         rows.append(summary_row(crystal))
     write_extxyz(crystals, out / "samples.extxyz")
-    with (out / "summary.csv").open("w", newline="") as handle:
+    write_rows(rows, out / "summary.csv")
+    return rows
+
+
+def write_rows(rows: Sequence[dict[str, object]], path: Path) -> Path:
+    """A CSV with one column per key of the first row."""
+    with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return rows
+    return path

@@ -130,6 +130,17 @@ def reconstruction_metrics(
 ) -> dict[str, float | int | None]:
     """Mean reconstruction errors over pairs, plus match rate and RMSE with the CSP matcher."""
     rows = pair_errors(predictions, targets, bond_cutoff, workers)
+    return summarise_pairs(rows, predictions, targets, bond_cutoff, workers)
+
+
+def summarise_pairs(
+    rows: list[dict[str, float | str | None]],
+    predictions: list[Crystal],
+    targets: list[Crystal],
+    bond_cutoff: float = DEFAULT_BOND_CUTOFF,
+    workers: int | None = None,
+) -> dict[str, float | int | None]:
+    """The summary of :func:`reconstruction_metrics` from per-pair rows already computed by :func:`pair_errors`."""
     metrics: dict[str, float | int | None] = {
         key: _mean_of(rows, key)
         for key in (
