@@ -19,11 +19,15 @@ TINY = {
 
 def tiny_config(tmp_path, mode: str):
     model = {"mode": mode, **TINY}
+    model_type = mode if mode in ("autoencoder", "latent_flow") else "crystal_flow"
     if mode == "autoencoder":
         model = {"encoder": TINY["network"], "decoder": {"mode": "coords", "network": TINY["network"]}}
+    if mode == "latent_flow":
+        autoencoder = tmp_path / "autoencoder" / "model.pt"
+        model = {"autoencoder": str(autoencoder), "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "time_dim": 8}
     config = {
         "name": f"tiny-{mode}",
-        "model_type": "autoencoder" if mode == "autoencoder" else "crystal_flow",
+        "model_type": model_type,
         "model": model,
         "data": {"dataset": "perov_5", "batch_size": 8, "max_val_crystals": 16},
         "optim": {"max_steps": 3, "warmup_steps": 1},
@@ -39,7 +43,7 @@ def tiny_config(tmp_path, mode: str):
 def trained(tmp_path_factory, shared_data_root):
     root = tmp_path_factory.mktemp("runs")
     runs = {}
-    for mode in ("dng", "csp", "autoencoder"):
+    for mode in ("dng", "csp", "autoencoder", "latent_flow"):
         out = root / mode
         assert main(["train", "--config", str(tiny_config(root, mode)), "--out", str(out)]) == 0
         runs[mode] = out
@@ -146,10 +150,15 @@ def test_every_config_in_the_repository_loads():
     from autoperi.training.export import build_model
 
     configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
-    assert len(configs) >= 9
+    assert len(configs) >= 12
     for path in configs:
         config = load_config(path)
         assert config.name == path.stem
+        if config.model_type == "latent_flow":  # built on the autoencoder of the same dataset
+            autoencoder = load_config(path.with_name(path.name.replace("latent_flow", "autoencoder")))
+            assert config.model.autoencoder == f"runs/{autoencoder.name}/model.pt"
+            assert config.data.dataset == autoencoder.data.dataset
+            config.model.autoencoder_config = autoencoder.to_dict()["model"]
         assert sum(p.numel() for p in build_model(config).parameters()) > 0
 
 
@@ -199,7 +208,34 @@ def test_reconstruct_writes_crystals_and_errors(trained, perov_sample, tmp_path,
     assert json.loads((out / "metrics.json").read_text())["n_pairs"] == 3
     assert len(list(out.glob("*.cif"))) == 3
     assert main(["reconstruct", str(source), "--model", str(trained["dng"]), "--out", str(out)]) == 2
-    assert "needs 'autoencoder'" in capsys.readouterr().err
+    assert "needs autoencoder or latent_flow" in capsys.readouterr().err
+    latent_out = tmp_path / "recon-latent"
+    arguments = ["reconstruct", str(source), "--model", str(trained["latent_flow"]), "--steps", "2"]
+    assert main([*arguments, "--out", str(latent_out)]) == 0
+    assert filecmp.cmp(out / "errors.csv", latent_out / "errors.csv", shallow=False)  # the same autoencoder
+
+
+def test_latent_flow_model_is_self_contained_and_samples(trained, tmp_path):
+    """The saved latent generator holds its autoencoder: it samples after the autoencoder's file is gone."""
+    import shutil
+
+    model_file = tmp_path / "latent.pt"
+    shutil.copy(trained["latent_flow"] / "model.pt", model_file)
+    autoencoder_file = trained["autoencoder"] / "model.pt"
+    hidden = autoencoder_file.rename(autoencoder_file.with_suffix(".hidden"))
+    try:
+        outs = [tmp_path / "a", tmp_path / "b"]
+        for out in outs:
+            arguments = ["sample", "--model", str(model_file), "-n", "5", "--steps", "3", "--seed", "4"]
+            assert main([*arguments, "--out", str(out)]) == 0
+        assert filecmp.cmp(outs[0] / "samples.extxyz", outs[1] / "samples.extxyz", shallow=False)
+        assert len(read(outs[0] / "samples.extxyz", index=":")) == 5
+        arguments = ["sample", "--model", str(model_file), "-n", "2", "--elements", "Sr,O", "--steps", "2"]
+        assert main([*arguments, "--out", str(tmp_path / "c")]) == 0
+        symbols = {s for atoms in read(tmp_path / "c" / "samples.extxyz", index=":") for s in atoms.symbols}
+        assert symbols <= {"Sr", "O"}
+    finally:
+        hidden.rename(autoencoder_file)
 
 
 def test_shipped_perov_csp_model_predicts_srtio3(tmp_path):

@@ -150,3 +150,24 @@ def test_chemical_system_restriction(crystals):
         torch.tensor([6, 6, 6]), steps=3, generator=torch.Generator().manual_seed(6), allowed_elements=[3, 8, 26]
     )
     assert set(sampled.atomic_numbers.tolist()) <= {3, 8, 26}
+
+
+@pytest.mark.parametrize("anneal", [0.0, 3.0])
+def test_frac_anneal_scales_coordinate_velocities_by_one_plus_st(crystals, anneal):
+    """With a constant predicted velocity v, Euler steps move coordinates by ∫(1 + s t) v dt = (1 + s/2) v,
+    up to the step error s·dt/2 of the left-endpoint rule."""
+    model = tiny_model("csp", crystals).double()
+    model.config.frac_anneal = anneal
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    velocity = torch.randn(len(batch.frac_coords), 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    velocity -= (
+        torch.zeros_like(velocity).index_add_(0, batch.batch, velocity)[batch.batch]
+        / batch.num_atoms[batch.batch, None]
+    )  # no mean drift, so the torus projection keeps it
+    model.predict = lambda state, *args, **kwargs: ({"frac": velocity, "lattice": torch.zeros(len(crystals), 6)}, None)
+    steps = 100
+    state = model.base_state(batch.num_atoms, torch.Generator().manual_seed(1))
+    final = model.integrate_from(state, batch.num_atoms, batch.atomic_numbers, steps=steps)
+    expected = state["frac"] + (1 + anneal / 2 - anneal / (2 * steps)) * velocity
+    difference = final.frac_coords - expected
+    torch.testing.assert_close(difference - difference.round(), torch.zeros_like(difference), atol=1e-9, rtol=0)

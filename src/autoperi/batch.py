@@ -19,6 +19,19 @@ def batch_index(num_atoms: torch.Tensor) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(num_atoms), device=num_atoms.device), num_atoms)
 
 
+def pad_atoms(values: torch.Tensor, num_atoms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-atom rows (N, ...) as a zero-padded (B, max atoms, ...) tensor (differentiable) and its (B, max
+    atoms) mask of real atoms; ``padded[mask]`` gives the rows back in order."""
+    crystal = batch_index(num_atoms)
+    first = torch.cumsum(num_atoms, 0) - num_atoms
+    position = torch.arange(len(crystal), device=values.device) - first[crystal]
+    padded = values.new_zeros((len(num_atoms), int(num_atoms.max()), *values.shape[1:]))
+    padded = padded.index_put((crystal, position), values)
+    mask = torch.zeros(padded.shape[:2], dtype=torch.bool, device=values.device)
+    mask[crystal, position] = True
+    return padded, mask
+
+
 @dataclass
 class CrystalBatch:
     lattices: torch.Tensor  # (B, 3, 3), rows are lattice vectors

@@ -8,7 +8,10 @@ import argparse
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("reconstruct", help="autoencoder round trip of crystals, with per-structure errors")
     parser.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
-    parser.add_argument("--model", required=True, help="a trained autoencoder: model.pt or its run folder")
+    parser.add_argument(
+        "--model",
+        help="an autoencoder or latent generator: shipped name, model.pt or run folder (default: the MP-20 model)",
+    )
     parser.add_argument("--out", default="reconstructed", help="output folder (default: reconstructed)")
     parser.add_argument("--steps", type=int, default=None, help="decoder ODE steps (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -20,30 +23,22 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    import torch
-    from tqdm.auto import tqdm
-
-    from autoperi.batch import CrystalBatch
     from autoperi.errors import CrystalError
-    from autoperi.generative.sampling import write_rows, write_sample_folder
+    from autoperi.generative.sampling import reconstruct_crystals, write_rows, write_sample_folder
     from autoperi.io.readers import read_crystals
     from autoperi.metrics.reconstruction import pair_errors, summarise_pairs
     from autoperi.training.export import load_model
 
-    model, _, _ = load_model(args.model, model_type="autoencoder")
+    model, config, _ = load_model(args.model, model_type=("autoencoder", "latent_flow"))
+    if config.model_type == "latent_flow":
+        model = model.autoencoder
     report = read_crystals(args.input, niggli=True)
     if report.skipped:
         print(report.summary())
     if not report.crystals:
         raise CrystalError("empty", f"{args.input}: no usable crystal to reconstruct")
     targets = [c.niggli_reduced() for c in report.crystals]
-    predictions = []
-    for start in tqdm(range(0, len(targets), args.batch_size), desc="reconstructing", disable=None):
-        chunk = targets[start : start + args.batch_size]
-        latent = model.encode(CrystalBatch.from_crystals(chunk))
-        decoded = model.decode(latent, args.steps, generator=torch.Generator().manual_seed(args.seed + start))
-        for target, crystal in zip(chunk, decoded.to_crystals(), strict=True):
-            predictions.append(crystal.copy(id=target.id).wrapped())
+    predictions = reconstruct_crystals(model, targets, args.steps, args.seed, args.batch_size)
     out = Path(args.out)
     write_sample_folder(predictions, out)
     errors = pair_errors(predictions, targets)

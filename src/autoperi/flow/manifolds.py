@@ -154,7 +154,8 @@ class LatticeMetric(Euclidean):
         log_metric = torch.zeros(*vector.shape[:-1], 3, 3, dtype=vector.dtype, device=vector.device)
         log_metric[..., self.UPPER_ROWS, self.UPPER_COLS] = values
         log_metric[..., self.UPPER_COLS, self.UPPER_ROWS] = values
-        return torch.linalg.cholesky(_symmetric_function(log_metric, torch.exp))
+        # matrix_exp, not an eigendecomposition: its gradient stays finite at the repeated eigenvalues of cubic cells
+        return torch.linalg.cholesky(torch.linalg.matrix_exp(log_metric))
 
 
 def _symmetric_function(matrix: torch.Tensor, function) -> torch.Tensor:

@@ -105,11 +105,11 @@ class PeriodicAutoencoder(nn.Module):
     def lattice_latent(self, batch: CrystalBatch) -> torch.Tensor:
         return self.coordinate_flow.encode_lattices(batch.lattices, batch.num_atoms)
 
-    def encode(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> Latent:
-        """Posterior means, or posterior samples when a ``generator`` is given. Inputs must be Niggli-reduced
-        (as loaded datasets are); :meth:`encode_crystals` reduces arbitrary cells first."""
+    def encode(self, batch: CrystalBatch, generator: torch.Generator | None = None, sample: bool = False) -> Latent:
+        """Posterior means, or posterior samples when ``sample`` or a ``generator`` is given. Inputs must be
+        Niggli-reduced (as loaded datasets are); :meth:`encode_crystals` reduces arbitrary cells first."""
         atom_mean, atom_log_variance, global_mean, global_log_variance = self._posteriors(batch)
-        if generator is not None:
+        if sample or generator is not None:
             atom_mean = atom_mean + (0.5 * atom_log_variance).exp() * _noise(atom_mean, generator)
             global_mean = global_mean + (0.5 * global_log_variance).exp() * _noise(global_mean, generator)
         return Latent(atom_mean, torch.cat([global_mean, self.lattice_latent(batch)], -1), batch.num_atoms)
@@ -118,13 +118,20 @@ class PeriodicAutoencoder(nn.Module):
         dtype = next(self.parameters()).dtype
         return self.encode(CrystalBatch.from_crystals([c.niggli_reduced() for c in crystals], dtype=dtype))
 
-    def decode_types(self, latent: Latent) -> torch.Tensor:
-        return self.type_decoder(latent.per_atom()).argmax(-1) + 1
+    def decode_types(self, latent: Latent, allowed_elements: list[int] | None = None) -> torch.Tensor:
+        logits = self.type_decoder(latent.per_atom())
+        return (logits + CrystalFlow.element_mask(allowed_elements, logits.dtype)).argmax(-1) + 1
 
     @torch.no_grad()
     def decode(
-        self, latent: Latent, steps: int | None = None, method: str = "euler", generator: torch.Generator | None = None
+        self,
+        latent: Latent,
+        steps: int | None = None,
+        method: str = "euler",
+        generator: torch.Generator | None = None,
+        allowed_elements: list[int] | None = None,
     ) -> CrystalBatch:
+        """Crystals from latents; ``allowed_elements`` restricts the decoded types to a chemical system."""
         flow = self.coordinate_flow
         lattices = flow.decode_lattices(latent.crystals[:, -LATTICE_LATENT_DIM:], latent.num_atoms)
         state = flow.base_state(latent.num_atoms, generator)
@@ -132,7 +139,7 @@ class PeriodicAutoencoder(nn.Module):
         return flow.integrate_from(
             state,
             latent.num_atoms,
-            self.decode_types(latent),
+            self.decode_types(latent, allowed_elements),
             steps or self.config.decode_steps,
             method,
             lattices=lattices,

@@ -34,7 +34,7 @@ from torch import nn
 from autoperi.batch import CrystalBatch, batch_index
 from autoperi.crystal import MAX_ATOMIC_NUMBER
 from autoperi.flow import FlatTorus, LatticeMetric, Manifold, ProductSpace, integrate, sample_path, sample_time
-from autoperi.flow.paths import flow_matching_loss
+from autoperi.flow.paths import PathSample, flow_matching_loss
 from autoperi.graph import safe_norm
 from autoperi.nn.embeddings import cosine_cutoff, segment_mean
 from autoperi.nn.painn import PaiNNConfig, PeriodicPaiNN
@@ -59,6 +59,9 @@ class CrystalFlowConfig:
     time_distribution: str = "uniform"
     max_atoms: int = 64
     atom_condition_dim: int = 0  # extra invariant per-atom inputs (e.g. autoencoder latents)
+    # Sampling only: coordinate velocities are scaled by (1 + frac_anneal * t) (inference anti-annealing,
+    # as in FlowMM); it sharpens positions late on the path. Tuned on a validation split, stored per model.
+    frac_anneal: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -190,6 +193,16 @@ class CrystalFlow(nn.Module):
         generator: torch.Generator | None = None,
         atom_condition: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        return self.loss_and_estimate(batch, generator, atom_condition)[0]
+
+    def loss_and_estimate(
+        self,
+        batch: CrystalBatch,
+        generator: torch.Generator | None = None,
+        atom_condition: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], CrystalBatch, torch.Tensor]:
+        """The losses of :meth:`loss`, the one-step clean estimate (:meth:`clean_estimate`) and each crystal's
+        time on the path, for losses on the predicted clean structure (physics)."""
         atom_batch = batch.batch
         space = self.product_space(atom_batch)
         t = sample_time(batch.num_crystals, self.config.time_distribution, generator).to(batch.frac_coords)
@@ -206,7 +219,25 @@ class CrystalFlow(nn.Module):
             per_atom = nn.functional.cross_entropy(logits, batch.atomic_numbers - 1, reduction="none")
             losses["types"] = self.config.type_weight * (per_atom * hidden).sum() / hidden.sum().clamp_min(1)
         losses["total"] = sum(losses.values())
-        return losses
+        return losses, self.clean_estimate(batch, path, velocities), t
+
+    def clean_estimate(
+        self, batch: CrystalBatch, path: PathSample, velocities: dict[str, torch.Tensor]
+    ) -> CrystalBatch:
+        """The clean crystal predicted in one step from the path point: x̂1 = exp(x_t, (1 − t) v̂), that is
+        x_t + (1 − t) v̂ on these straight paths, with coordinates wrapped into the cell and the batch's true
+        types. Differentiable with respect to ``velocities``; with the target velocities it is the data (up
+        to a rigid translation of each crystal's atoms)."""
+        space = self.product_space(batch.batch)
+        projected = space.project(path.xt, velocities)
+        state = {
+            key: manifold.exp(path.xt[key], (1 - path.t[key]) * projected[key])
+            for key, manifold in space.manifolds.items()
+        }
+        lattices = batch.lattices
+        if self.config.mode != "coords":
+            lattices = self.decode_lattices(state["lattice"], batch.num_atoms)
+        return CrystalBatch(lattices, state["frac"], batch.atomic_numbers, batch.num_atoms, batch.ids)
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.multinomial(self.atom_count_weights.float().cpu(), count, replacement=True, generator=generator)
@@ -273,14 +304,14 @@ class CrystalFlow(nn.Module):
         dtype = state["frac"].dtype
         reveal = atomic_numbers is None
         state = {**state, "types": torch.zeros_like(atom_batch) if reveal else atomic_numbers}
-        mask = self._element_mask(allowed_elements, dtype)
+        mask = self.element_mask(allowed_elements, dtype)
         latest_logits: list[torch.Tensor] = []
 
         def field(current: dict[str, torch.Tensor], t: torch.Tensor) -> dict[str, torch.Tensor]:
             time = t.to(dtype).expand(len(num_atoms))
             velocities, logits = self.predict(current, time, num_atoms, current["types"], lattices, atom_condition)
             latest_logits[:] = [logits]
-            return velocities
+            return {**velocities, "frac": velocities["frac"] * (1.0 + self.config.frac_anneal * t)}
 
         def reveal_types(current: dict[str, torch.Tensor], t_end: float) -> dict[str, torch.Tensor]:
             due = (current["types"] == 0) & (current["reveal_time"] <= t_end + 1e-9)
@@ -293,7 +324,7 @@ class CrystalFlow(nn.Module):
         return CrystalBatch(lattices, final["frac"], final["types"], num_atoms)
 
     @staticmethod
-    def _element_mask(allowed_elements: list[int] | None, dtype: torch.dtype) -> torch.Tensor:
+    def element_mask(allowed_elements: list[int] | None, dtype: torch.dtype) -> torch.Tensor:
         """0 for allowed classes and -inf for the rest (all allowed when None)."""
         if not allowed_elements:
             return torch.zeros(NUM_ELEMENTS, dtype=dtype)

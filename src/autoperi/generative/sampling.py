@@ -17,7 +17,9 @@ from tqdm.auto import tqdm
 
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
+from autoperi.generative.autoencoder import PeriodicAutoencoder
 from autoperi.generative.crystal_flow import NUM_ELEMENTS, CrystalFlow
+from autoperi.generative.latent_flow import LatentGenerator
 
 
 def formula_atomic_numbers(formula: str) -> np.ndarray:
@@ -50,7 +52,7 @@ def element_numbers(symbols: str) -> list[int]:
 
 
 def generate(
-    model: CrystalFlow,
+    model: CrystalFlow | LatentGenerator,
     num_atoms: Sequence[int],
     compositions: Sequence[np.ndarray] | None = None,
     steps: int = 50,
@@ -75,6 +77,26 @@ def generate(
                 crystals.append(crystal.wrapped())
             progress.update(len(counts))
     return crystals
+
+
+def reconstruct_crystals(
+    autoencoder: PeriodicAutoencoder,
+    crystals: Sequence[Crystal],
+    steps: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> list[Crystal]:
+    """Encode (posterior means) and decode Niggli-reduced crystals in batches; deterministic for a seed."""
+    from autoperi.batch import CrystalBatch
+
+    predictions = []
+    for start in tqdm(range(0, len(crystals), batch_size), desc="reconstructing", disable=None):
+        chunk = crystals[start : start + batch_size]
+        latent = autoencoder.encode(CrystalBatch.from_crystals(chunk))
+        decoded = autoencoder.decode(latent, steps, generator=torch.Generator().manual_seed(seed + start))
+        for target, crystal in zip(chunk, decoded.to_crystals(), strict=True):
+            predictions.append(crystal.copy(id=target.id).wrapped())
+    return predictions
 
 
 def summary_row(crystal: Crystal) -> dict[str, object]:

@@ -12,8 +12,14 @@ import yaml
 from autoperi.errors import AutoPeriError
 from autoperi.generative.autoencoder import AutoencoderConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
+from autoperi.generative.latent_flow import LatentFlowConfig
+from autoperi.physics.losses import PhysicsLossConfig
 
-MODEL_CONFIGS: dict[str, type] = {"crystal_flow": CrystalFlowConfig, "autoencoder": AutoencoderConfig}
+MODEL_CONFIGS: dict[str, type] = {
+    "crystal_flow": CrystalFlowConfig,
+    "autoencoder": AutoencoderConfig,
+    "latent_flow": LatentFlowConfig,
+}
 
 
 @dataclass
@@ -40,12 +46,15 @@ class OptimConfig:
 class TrainConfig:
     name: str = "perov_5-crystal_flow"
     model_type: str = "crystal_flow"
-    model: CrystalFlowConfig | AutoencoderConfig = field(default_factory=CrystalFlowConfig)
+    model: CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig = field(default_factory=CrystalFlowConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    physics: PhysicsLossConfig = field(default_factory=PhysicsLossConfig)  # all weights 0: no physics terms
+    init_from: str | None = None  # a model.pt (or shipped model) whose weights and statistics training starts from
     seed: int = 0
     val_every_steps: int = 500
     checkpoint_every_steps: int = 250
+    log_every_steps: int = 50
     threads: int = 0  # torch threads; 0 keeps torch's default
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,7 +67,10 @@ class TrainConfig:
         if model_type not in MODEL_CONFIGS:
             raise AutoPeriError(f"config: unknown model_type {model_type!r} (known: {sorted(MODEL_CONFIGS)})")
         model = _build(MODEL_CONFIGS[model_type], values.pop("model", {}), "config.model")
-        return replace(_build(cls, values, "config"), model=model)
+        config = replace(_build(cls, values, "config"), model=model)
+        if config.physics.active_terms and model_type != "crystal_flow":
+            raise AutoPeriError(f"config.physics: physics losses train crystal_flow models, not {model_type}")
+        return config
 
 
 def _build(kind: type, values: Any, where: str) -> Any:
@@ -72,7 +84,11 @@ def _build(kind: type, values: Any, where: str) -> Any:
     arguments = {}
     for name, value in values.items():
         nested = _dataclass_type(kind, name)
-        arguments[name] = _build(nested, value, f"{where}.{name}") if nested else value
+        if nested:
+            value = _build(nested, value, f"{where}.{name}")
+        elif isinstance(value, list) and isinstance(fields[name].default, tuple):
+            value = tuple(value)  # YAML has lists only
+        arguments[name] = value
     try:
         return kind(**arguments)
     except (TypeError, ValueError) as error:

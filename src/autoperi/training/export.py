@@ -14,16 +14,36 @@ import torch
 from autoperi.errors import AutoPeriError
 from autoperi.generative.autoencoder import PeriodicAutoencoder
 from autoperi.generative.crystal_flow import CrystalFlow
+from autoperi.generative.latent_flow import LatentGenerator
 from autoperi.training.config import TrainConfig
 
-MODELS: dict[str, type[torch.nn.Module]] = {"crystal_flow": CrystalFlow, "autoencoder": PeriodicAutoencoder}
+MODELS: dict[str, type[torch.nn.Module]] = {
+    "crystal_flow": CrystalFlow,
+    "autoencoder": PeriodicAutoencoder,
+    "latent_flow": LatentGenerator,
+}
+GENERATORS = ("latent_flow", "crystal_flow")  # model types that `autoperi sample` and `csp` accept
 
 FORMAT = "autoperi-model-v1"
-DEFAULT_MODEL = "mp_20-crystal_flow"
+DEFAULT_MODEL = "mp_20-latent_flow"
 
 
 def build_model(config: TrainConfig) -> torch.nn.Module:
     return MODELS[config.model_type](config.model)
+
+
+def attach_pretrained_config(config: TrainConfig) -> None:
+    """A latent flow's config gets its autoencoder's config (read from the autoencoder's model file)."""
+    if config.model_type == "latent_flow" and not config.model.autoencoder_config:
+        _, autoencoder_config, _ = load_model(config.model.autoencoder, "autoencoder")
+        config.model.autoencoder_config = autoencoder_config.to_dict()["model"]
+
+
+def load_pretrained_parts(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Weights of pretrained parts (a latent flow's autoencoder), before training starts."""
+    if config.model_type == "latent_flow":
+        autoencoder, _, _ = load_model(config.model.autoencoder, "autoencoder")
+        model.autoencoder.load_state_dict(autoencoder.state_dict())
 
 
 def save_model(model: torch.nn.Module, config: TrainConfig, path: str | Path, metadata: dict | None = None) -> Path:
@@ -46,7 +66,7 @@ def resolve_model_path(name_or_path: str | None) -> Path:
     if name_or_path is None and DEFAULT_MODEL not in shipped:
         raise AutoPeriError(
             "no trained model ships with this version: pass --model RUN_FOLDER or model.pt "
-            "(train one with `autoperi train --config configs/mp_20-crystal_flow.yaml`)"
+            "(train one with `autoperi train --config configs/mp_20-latent_flow.yaml`)"
         )
     name_or_path = name_or_path or DEFAULT_MODEL
     if name_or_path in shipped:
@@ -61,8 +81,9 @@ def resolve_model_path(name_or_path: str | None) -> Path:
 
 
 def load_model(
-    name_or_path: str | None = None, model_type: str = "crystal_flow"
+    name_or_path: str | None = None, model_type: str | tuple[str, ...] = GENERATORS
 ) -> tuple[torch.nn.Module, TrainConfig, dict]:
+    """A saved model, its training config and metadata; ``model_type`` names the type(s) the caller accepts."""
     path = resolve_model_path(name_or_path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -71,8 +92,9 @@ def load_model(
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AutoPeriError(f"{path}: not an AutoPeri model file (expected format {FORMAT})")
     config = TrainConfig.from_dict(payload["config"])
-    if config.model_type != model_type:
-        raise AutoPeriError(f"{path}: model type {config.model_type!r}, but this command needs {model_type!r}")
+    accepted = (model_type,) if isinstance(model_type, str) else model_type
+    if config.model_type not in accepted:
+        raise AutoPeriError(f"{path}: model type {config.model_type!r}, but this command needs {' or '.join(accepted)}")
     model = build_model(config)
     model.load_state_dict(payload["state_dict"])
     model.eval()

@@ -1,14 +1,22 @@
-"""The Lightning module that trains a generator: loss, EMA of weights, warm-up + cosine LR schedule."""
+"""The Lightning module that trains a generator: loss, EMA of weights, warm-up + cosine LR schedule.
+
+With physics weights in the config, the physics terms of :mod:`autoperi.physics.losses` on the model's
+one-step clean estimate are added to the training loss (on the CPU, where CHGNet runs; CHGNet is loaded on
+first use, once per process) and logged as ``train/physics_<term>``, with the wall time of their forward
+pass as ``train/physics_seconds`` (their backward runs inside Lightning's). Validation keeps the flow loss.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 
 import lightning as L
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from autoperi.batch import CrystalBatch
+from autoperi.physics.losses import physics_losses
 from autoperi.training.config import TrainConfig
 from autoperi.training.export import build_model
 
@@ -28,10 +36,21 @@ class GeneratorModule(L.LightningModule):
         return batch.to(device)
 
     def training_step(self, batch: CrystalBatch, batch_idx: int) -> torch.Tensor:
-        losses = self.model.loss(batch)
+        losses = self.training_losses(batch)
         for name, value in losses.items():
             self.log(f"train/{name}", value, prog_bar=name == "total", batch_size=batch.num_crystals)
         return losses["total"]
+
+    def training_losses(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
+        """The model's losses, plus ``physics_<term>`` for each active physics term (added to ``total``)."""
+        if not self.config.physics.active_terms:
+            return self.model.loss(batch)
+        losses, estimate, times = self.model.loss_and_estimate(batch)
+        started = time.perf_counter()
+        physics = physics_losses(estimate.to("cpu"), self.config.physics, times.cpu())
+        self.log("train/physics_seconds", time.perf_counter() - started, batch_size=batch.num_crystals)
+        total = losses.pop("total") + physics.pop("total").to(self.device)
+        return losses | {f"physics_{term}": value.to(self.device) for term, value in physics.items()} | {"total": total}
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.ema.update_parameters(self.model)

@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader
 from autoperi.batch import CrystalBatch
 from autoperi.crystal import Crystal
 from autoperi.data import load_split
+from autoperi.errors import AutoPeriError
 from autoperi.training.config import TrainConfig, save_config
-from autoperi.training.export import save_model
+from autoperi.training.export import attach_pretrained_config, load_model, load_pretrained_parts, save_model
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -33,6 +34,14 @@ def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) 
     )
 
 
+def _initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The weights and statistics of ``config.init_from``, a model with the same model config."""
+    model, base, _ = load_model(config.init_from, config.model_type)
+    if base.model != config.model:
+        raise AutoPeriError(f"init_from {config.init_from}: its model config differs from this config's model")
+    return model.state_dict()
+
+
 def train(
     config: TrainConfig,
     out_dir: str | Path,
@@ -45,6 +54,8 @@ def train(
     progress: bool = True,
 ) -> Path | None:
     """Fit, writing ``out_dir/checkpoints/last.ckpt`` (for resume), logs, ``config.yaml`` and ``model.pt``.
+
+    A fresh run starts from the weights and statistics of ``config.init_from`` when it is set.
 
     Returns the exported model's path on the main process, None on the other DDP processes."""
     import lightning as L
@@ -60,10 +71,15 @@ def train(
     L.seed_everything(config.seed, workers=True, verbose=False)
     train_set = _crystals(config, config.data.train_split)
     val_set = _crystals(config, config.data.val_split)[: config.data.max_val_crystals]
+    attach_pretrained_config(config)
     module = GeneratorModule(config.to_dict())
     checkpoint = out / "checkpoints" / LAST_CHECKPOINT
     if not (resume and checkpoint.exists()):
-        module.model.fit_statistics(CrystalBatch.from_crystals(train_set, dtype=torch.float64))
+        load_pretrained_parts(module.model, config)
+        if config.init_from:
+            module.model.load_state_dict(_initial_weights(config))
+        else:
+            module.model.fit_statistics(CrystalBatch.from_crystals(train_set, dtype=torch.float64))
         module.ema.module.load_state_dict(module.model.state_dict())
     save_config(config, out / "config.yaml")
     loggers = [CSVLogger(out, name="logs")] + ([TensorBoardLogger(out, name="tensorboard")] if tensorboard else [])
@@ -85,6 +101,7 @@ def train(
             )
         ],
         logger=loggers,
+        log_every_n_steps=config.log_every_steps,
         enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
