@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from ase.data import covalent_radii
 
-from autoperi.batch import CrystalBatch
+from autoperi.batch import CrystalBatch, pad_atoms
 from autoperi.physics.potential import EV_PER_A3_TO_GPA, Potential
 
 TERMS = ("energy", "force", "stress", "repulsion", "volume")
@@ -82,18 +82,6 @@ def time_weights(
     return closeness.expand(num_crystals) ** config.time_weight_power
 
 
-def _padded(batch: CrystalBatch, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-atom values as a (B, max atoms, ...) tensor (differentiable) and its (B, max atoms) mask."""
-    crystal = batch.batch
-    position = torch.arange(len(crystal)) - batch.ptr[crystal]
-    max_atoms = int(batch.num_atoms.max())
-    padded = values.new_zeros((batch.num_crystals, max_atoms, *values.shape[1:]))
-    padded = padded.index_put((crystal, position), values)
-    mask = torch.zeros(batch.num_crystals, max_atoms, dtype=torch.bool)
-    mask[crystal, position] = True
-    return padded, mask
-
-
 def _image_offsets(lattices: torch.Tensor, cutoff: float) -> torch.Tensor:
     """Integer lattice translations that hold every pair closer than ``cutoff`` (capped per axis)."""
     lattices = lattices.detach()
@@ -117,8 +105,8 @@ def repulsion_loss(batch: CrystalBatch, min_distance_scale: float) -> torch.Tens
     recomputed in the autograd graph, so the backward pass costs almost nothing.
     """
     radii = torch.as_tensor(covalent_radii, dtype=batch.frac_coords.dtype)[batch.atomic_numbers]
-    frac, mask = _padded(batch, batch.frac_coords)
-    atom_radii, _ = _padded(batch, radii.detach())
+    frac, mask = pad_atoms(batch.frac_coords, batch.num_atoms)
+    atom_radii, _ = pad_atoms(radii.detach(), batch.num_atoms)
     thresholds = min_distance_scale * (atom_radii[:, :, None] + atom_radii[:, None, :])  # (B, n, n)
     offsets = _image_offsets(batch.lattices, float(thresholds.max()))  # (M, 3)
     with torch.no_grad():
