@@ -251,3 +251,28 @@ def test_shipped_perov_csp_model_predicts_srtio3(tmp_path):
     candidates = read_crystals(tmp_path).crystals
     assert [c.formula for c in candidates] == ["SrTiO3"] * 3
     assert all(3.0 < c.volume ** (1 / 3) < 6.0 for c in candidates)  # perovskite cells are about 4 Å
+
+
+def test_default_model_generates_mp20_like_crystals(tmp_path, capsys):
+    """The README's first command: the shipped MP-20 latent generator, with no --model, writes plausible
+    crystals (it is the default of `autoperi sample`)."""
+    from autoperi.io.readers import read_crystals
+    from autoperi.training.export import DEFAULT_MODEL, load_model, shipped_models
+
+    assert DEFAULT_MODEL == "mp_20-latent_flow" and DEFAULT_MODEL in shipped_models()
+    _, config, metadata = load_model()
+    assert config.model_type == "latent_flow" and config.data.dataset == "mp_20" and metadata["steps"] >= 3000
+    assert main(["sample", "-n", "8", "--steps", "20", "--seed", "1", "--out", str(tmp_path)]) == 0
+    assert "8 structurally valid" in capsys.readouterr().out
+    crystals = read_crystals(tmp_path).crystals
+    assert len(crystals) == 8 and all(1 <= c.num_atoms <= 20 for c in crystals)
+    assert all(5.0 < c.volume / c.num_atoms < 60.0 for c in crystals)  # MP-20 cells: 8-102 Å³/atom (0.1-99.9 %)
+
+
+def test_shipped_perov_latent_generator_makes_perovskite_cells(tmp_path):
+    from autoperi.io.readers import read_crystals
+
+    assert main(["sample", "--model", "perov_5-latent_flow", "-n", "6", "--steps", "20", "--out", str(tmp_path)]) == 0
+    crystals = read_crystals(tmp_path).crystals
+    assert all(c.num_atoms == 5 for c in crystals)  # every Perov-5 cell has 5 atoms
+    assert all(3.0 < c.volume ** (1 / 3) < 6.0 for c in crystals)
