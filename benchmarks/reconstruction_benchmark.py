@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="crystals per split (0: the whole test split)")
     parser.add_argument("--steps", type=int, default=None, help="decoder steps (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frac-anneal", type=float, default=None, help="override the decoder's tuned value")
     parser.add_argument("--out", default=None, help="write the JSON result here")
     args = parser.parse_args()
 
@@ -35,11 +36,18 @@ def main() -> None:
 
     model, config, metadata = load_model(args.model, ("autoencoder", "latent_flow"))
     autoencoder = model.autoencoder if config.model_type == "latent_flow" else model
+    if args.frac_anneal is not None:
+        autoencoder.coordinate_flow.config.frac_anneal = args.frac_anneal
     max_atoms = config.data.max_atoms
     test = [c for c in load_split(args.dataset, args.test_split) if c.num_atoms <= max_atoms]
     test = test[: args.count] if args.count else test
     train = [c for c in load_split(args.dataset, args.train_split) if c.num_atoms <= max_atoms][: len(test)]
-    result = {"model": config.name, "training_steps": metadata.get("steps"), "decoder_steps": args.steps}
+    result = {
+        "model": config.name,
+        "training_steps": metadata.get("steps"),
+        "decoder_steps": args.steps,
+        "frac_anneal": autoencoder.coordinate_flow.config.frac_anneal,
+    }
     for label, split, crystals in (("train", args.train_split, train), ("test", args.test_split, test)):
         targets = [c.niggli_reduced() for c in crystals]
         start = time.perf_counter()

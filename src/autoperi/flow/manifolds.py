@@ -154,8 +154,11 @@ class LatticeMetric(Euclidean):
         log_metric = torch.zeros(*vector.shape[:-1], 3, 3, dtype=vector.dtype, device=vector.device)
         log_metric[..., self.UPPER_ROWS, self.UPPER_COLS] = values
         log_metric[..., self.UPPER_COLS, self.UPPER_ROWS] = values
-        # matrix_exp, not an eigendecomposition: its gradient stays finite at the repeated eigenvalues of cubic cells
-        return torch.linalg.cholesky(torch.linalg.matrix_exp(log_metric))
+        # matrix_exp, not an eigendecomposition: its gradient stays finite at the repeated eigenvalues of cubic
+        # cells. In float64 and symmetrised, since a float32 exponential of a far-off path point can come out
+        # slightly non-symmetric and fail the Cholesky factorisation.
+        metric = torch.linalg.matrix_exp(log_metric.double())
+        return torch.linalg.cholesky(0.5 * (metric + metric.transpose(-1, -2))).to(vector.dtype)
 
 
 def _symmetric_function(matrix: torch.Tensor, function) -> torch.Tensor:
