@@ -244,3 +244,10 @@ def test_lattice_metric_decodes_far_path_points_in_float32():
     lattices = space.decode(vectors)
     assert lattices.dtype == torch.float32 and torch.isfinite(lattices).all()
     assert (torch.linalg.det(lattices.double()) > 0).all()
+
+
+def test_lattice_metric_decodes_any_vector_to_a_valid_cell():
+    """Huge vectors (an untrained network's output) still give finite cells with positive volume."""
+    vectors = 1e3 * torch.randn(2000, 6, generator=torch.Generator().manual_seed(1))
+    lattices = LatticeMetric().decode(vectors)
+    assert torch.isfinite(lattices).all() and (torch.linalg.det(lattices.double()) > 0).all()

@@ -23,6 +23,9 @@ def group_mean(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
     return (sums / counts.view(-1, *([1] * (values.dim() - 1))))[group]
 
 
+LOG_METRIC_BOUND = 15.0  # on the Frobenius norm of log G: cell lengths between e^-7.5 and e^7.5 Å
+
+
 class Manifold(ABC):
     """A space a flow runs on. Velocities live in the tangent space at the current point."""
 
@@ -155,9 +158,12 @@ class LatticeMetric(Euclidean):
         log_metric[..., self.UPPER_ROWS, self.UPPER_COLS] = values
         log_metric[..., self.UPPER_COLS, self.UPPER_ROWS] = values
         # matrix_exp, not an eigendecomposition: its gradient stays finite at the repeated eigenvalues of cubic
-        # cells. In float64 and symmetrised, since a float32 exponential of a far-off path point can come out
-        # slightly non-symmetric and fail the Cholesky factorisation.
-        metric = torch.linalg.matrix_exp(log_metric.double())
+        # cells; in float64 and symmetrised, as a float32 exponential can fail the Cholesky factorisation. Any
+        # vector (a far-off path point, an early network output) must give a valid cell: a Frobenius norm of
+        # log G above the bound is scaled down to it, so G's condition number stays below e^(2 x bound).
+        norm = torch.linalg.matrix_norm(log_metric.double())[..., None, None]
+        bounded = log_metric.double() * (LOG_METRIC_BOUND / norm.clamp_min(LOG_METRIC_BOUND))
+        metric = torch.linalg.matrix_exp(bounded)
         return torch.linalg.cholesky(0.5 * (metric + metric.transpose(-1, -2))).to(vector.dtype)
 
 

@@ -193,7 +193,7 @@ class CrystalFlow(nn.Module):
         generator: torch.Generator | None = None,
         atom_condition: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        return self.loss_and_estimate(batch, generator, atom_condition)[0]
+        return self._flow_losses(batch, generator, atom_condition)[0]
 
     def loss_and_estimate(
         self,
@@ -203,6 +203,12 @@ class CrystalFlow(nn.Module):
     ) -> tuple[dict[str, torch.Tensor], CrystalBatch, torch.Tensor]:
         """The losses of :meth:`loss`, the one-step clean estimate (:meth:`clean_estimate`) and each crystal's
         time on the path, for losses on the predicted clean structure (physics)."""
+        losses, path, velocities, t = self._flow_losses(batch, generator, atom_condition)
+        return losses, self.clean_estimate(batch, path, velocities), t
+
+    def _flow_losses(
+        self, batch: CrystalBatch, generator: torch.Generator | None, atom_condition: torch.Tensor | None
+    ) -> tuple[dict[str, torch.Tensor], PathSample, dict[str, torch.Tensor], torch.Tensor]:
         atom_batch = batch.batch
         space = self.product_space(atom_batch)
         t = sample_time(batch.num_crystals, self.config.time_distribution, generator).to(batch.frac_coords)
@@ -219,7 +225,7 @@ class CrystalFlow(nn.Module):
             per_atom = nn.functional.cross_entropy(logits, batch.atomic_numbers - 1, reduction="none")
             losses["types"] = self.config.type_weight * (per_atom * hidden).sum() / hidden.sum().clamp_min(1)
         losses["total"] = sum(losses.values())
-        return losses, self.clean_estimate(batch, path, velocities), t
+        return losses, path, velocities, t
 
     def clean_estimate(
         self, batch: CrystalBatch, path: PathSample, velocities: dict[str, torch.Tensor]
