@@ -74,6 +74,21 @@ def _cell_scale(num_atoms: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return num_atoms.to(dtype).pow(1.0 / 3.0).view(-1, 1, 1)
 
 
+def initial_atom_count_weights(max_atoms: int) -> torch.Tensor:
+    """Weights over atom counts 0..max_atoms before fitting: every count but 0 equally likely."""
+    return torch.ones(max_atoms + 1).index_fill_(0, torch.tensor(0), 0)
+
+
+def atom_count_histogram(num_atoms: torch.Tensor, max_atoms: int) -> torch.Tensor:
+    """How often each atom count 0..max_atoms occurs (larger counts are dropped)."""
+    return torch.bincount(num_atoms, minlength=max_atoms + 1)[: max_atoms + 1]
+
+
+def draw_atom_counts(weights: torch.Tensor, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``count`` atom counts drawn in proportion to ``weights``."""
+    return torch.multinomial(weights.float().cpu(), count, replacement=True, generator=generator)
+
+
 class CrystalFlow(nn.Module):
     """``loss(batch)`` for training; ``sample(num_atoms, atomic_numbers=None)`` for generation."""
 
@@ -98,7 +113,7 @@ class CrystalFlow(nn.Module):
         self.lattice_space = LatticeMetric()
         # Normalisation statistics, fit on training data and saved with the weights.
         self.register_buffer("lattice_stats", torch.stack([self.lattice_space.loc, self.lattice_space.log_scale]))
-        self.register_buffer("atom_count_weights", torch.ones(config.max_atoms + 1).index_fill_(0, torch.tensor(0), 0))
+        self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
 
     @property
     def de_novo(self) -> bool:
@@ -109,8 +124,7 @@ class CrystalFlow(nn.Module):
         scaled = batch.lattices.double() / _cell_scale(batch.num_atoms, torch.float64)
         space = LatticeMetric().fit(scaled)
         self.lattice_stats.copy_(torch.stack([space.loc, space.log_scale]))
-        counts = torch.bincount(batch.num_atoms, minlength=self.config.max_atoms + 1)[: self.config.max_atoms + 1]
-        self.atom_count_weights.copy_(counts.to(self.atom_count_weights.dtype))
+        self.atom_count_weights.copy_(atom_count_histogram(batch.num_atoms, self.config.max_atoms))
 
     def _lattice_space(self) -> LatticeMetric:
         self.lattice_space.loc, self.lattice_space.log_scale = self.lattice_stats[0], self.lattice_stats[1]
@@ -246,7 +260,7 @@ class CrystalFlow(nn.Module):
         return CrystalBatch(lattices, state["frac"], batch.atomic_numbers, batch.num_atoms, batch.ids)
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.multinomial(self.atom_count_weights.float().cpu(), count, replacement=True, generator=generator)
+        return draw_atom_counts(self.atom_count_weights, count, generator)
 
     def base_state(self, num_atoms: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """A draw from the base distribution for crystals with these atom counts.

@@ -25,6 +25,7 @@ from autoperi.errors import AutoPeriError
 from autoperi.flow import Euclidean, ProductSpace, integrate, sample_path, sample_time
 from autoperi.flow.paths import flow_matching_loss
 from autoperi.generative.autoencoder import AutoencoderConfig, Latent, PeriodicAutoencoder
+from autoperi.generative.crystal_flow import atom_count_histogram, draw_atom_counts, initial_atom_count_weights
 from autoperi.nn.embeddings import SinusoidalEmbedding
 
 ENCODE_CHUNK = 256  # crystals per encoder call when fitting statistics
@@ -97,7 +98,7 @@ class LatentGenerator(nn.Module):
         # Standardisation of the latents (mean, std) and the atom-count distribution, fit on training data.
         self.register_buffer("atom_stats", torch.stack([torch.zeros(atom_dim), torch.ones(atom_dim)]))
         self.register_buffer("crystal_stats", torch.stack([torch.zeros(crystal_dim), torch.ones(crystal_dim)]))
-        self.register_buffer("atom_count_weights", torch.ones(config.max_atoms + 1).index_fill_(0, torch.tensor(0), 0))
+        self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
 
     def train(self, mode: bool = True) -> LatentGenerator:
         super().train(mode)
@@ -118,8 +119,7 @@ class LatentGenerator(nn.Module):
         crystals = torch.cat([latent.crystals for latent in latents])
         self.atom_stats.copy_(torch.stack([atoms.mean(0), atoms.std(0).clamp_min(1e-3)]))
         self.crystal_stats.copy_(torch.stack([crystals.mean(0), crystals.std(0).clamp_min(1e-3)]))
-        counts = torch.bincount(batch.num_atoms, minlength=self.config.max_atoms + 1)[: self.config.max_atoms + 1]
-        self.atom_count_weights.copy_(counts.to(self.atom_count_weights.dtype))
+        self.atom_count_weights.copy_(atom_count_histogram(batch.num_atoms, self.config.max_atoms))
 
     def standardise(self, latent: Latent) -> dict[str, torch.Tensor]:
         return {
@@ -144,7 +144,7 @@ class LatentGenerator(nn.Module):
         return losses
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.multinomial(self.atom_count_weights.float().cpu(), count, replacement=True, generator=generator)
+        return draw_atom_counts(self.atom_count_weights, count, generator)
 
     @torch.no_grad()
     def sample_latents(
