@@ -6,7 +6,8 @@ the ``physics`` config. Each arm then samples ``--num`` crystals with the same s
 compositions of the first ``--num`` crystals of ``--split``; a de novo model: atom counts drawn from the
 base model), and the raw samples are scored: structural and compositional validity, CHGNet energy per atom
 and mean force norm, CHGNet relaxation (FIRE + FrechetCellFilter, ``--fmax``, ``--relax-steps``) with the
-StructureMatcher RMSD raw → relaxed, and stable / metastable rates (E_hull ≤ 0 / ≤ 0.1 eV/atom) of the
+StructureMatcher RMSD raw → relaxed (only where the matcher matches) and the RMS atomic displacement raw →
+relaxed in Å (defined for every relaxed crystal), and stable / metastable rates (E_hull ≤ 0 / ≤ 0.1 eV/atom) of the
 relaxed crystals. Training cost is the wall time per step of each arm (the fit, validation included) and the
 logged forward time of the physics terms.
 
@@ -180,12 +181,14 @@ def score_arm(samples: list[Crystal], rows: list[dict], args: argparse.Namespace
     usable = [c for c, reason in zip(samples, reasons, strict=True) if reason is None]
     relaxed = iter(relax_crystals(usable, args.fmax, args.relax_steps, args.workers, progress=False))
     for crystal, row, reason in zip(samples, rows, reasons, strict=True):
-        row.update(energy_per_atom=math.nan, mean_force=math.nan, rmsd=math.nan, relaxed_energy_per_atom=math.nan)
+        row.update(energy_per_atom=math.nan, mean_force=math.nan, rmsd=math.nan, displacement=math.nan)
+        row.update(relaxed_energy_per_atom=math.nan)
         row.update(converged=False, relaxed=None, error=reason)
         if reason is None:
             result = next(relaxed)
             row["energy_per_atom"], row["mean_force"] = static_physics(crystal)
-            row.update(rmsd=result.rmsd, relaxed_energy_per_atom=result.energy_per_atom_final)
+            row.update(rmsd=result.rmsd, displacement=result.displacement)
+            row.update(relaxed_energy_per_atom=result.energy_per_atom_final)
             row.update(converged=result.converged, relaxed=result.relaxed, error=result.error)
     return rows
 
@@ -267,6 +270,8 @@ def summary(rows: list[dict], training: dict) -> dict:
         "rmsd_matched": len(finite("rmsd")) / len(rows),
         "rmsd_mean": mean("rmsd"),
         "rmsd_median": median("rmsd"),
+        "displacement_mean": mean("displacement"),
+        "displacement_median": median("displacement"),
         "relaxed_energy_per_atom_mean": mean("relaxed_energy_per_atom"),
         "e_above_hull_known": len(finite("e_above_hull")) / len(rows),
         "e_above_hull_median": median("e_above_hull"),
@@ -289,6 +294,8 @@ TABLE = [
     ("raw ↔ relaxed matched", "rmsd_matched", "{:.3f}"),
     ("RMSD raw → relaxed (matched), mean", "rmsd_mean", "{:.4f}"),
     ("RMSD raw → relaxed (matched), median", "rmsd_median", "{:.4f}"),
+    ("atom displacement RMS raw → relaxed (Å), mean", "displacement_mean", "{:.3f}"),
+    ("atom displacement RMS raw → relaxed (Å), median", "displacement_median", "{:.3f}"),
     ("relaxed energy (eV/atom), mean", "relaxed_energy_per_atom_mean", "{:.3f}"),
     ("E_hull known", "e_above_hull_known", "{:.3f}"),
     ("E_hull (eV/atom), median", "e_above_hull_median", "{:.3f}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import warnings
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -12,9 +13,11 @@ import torch
 from autoperi.batch import CrystalBatch
 from autoperi.errors import AutoPeriError
 from autoperi.flow import sample_path, sample_time
+from autoperi.generative.autoencoder import AutoencoderConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
+from autoperi.generative.latent_flow import LatentFlowConfig, LatentGenerator
 from autoperi.nn.painn import PaiNNConfig
-from autoperi.physics.losses import PhysicsLossConfig
+from autoperi.physics.losses import PhysicsLossConfig, physics_losses
 from autoperi.training.config import DataConfig, OptimConfig, TrainConfig, load_config, save_config
 from autoperi.training.export import load_model
 from autoperi.training.module import GeneratorModule
@@ -140,7 +143,6 @@ def test_configs_without_physics_load_with_no_physics():
     [
         ({"physics": {"energy_wieght": 1.0}}, "unknown keys"),
         ({"physics": 0.5}, "expected a mapping"),
-        ({"model_type": "autoencoder", "model": {}, "physics": {"volume_weight": 1.0}}, "crystal_flow"),
     ],
 )
 def test_bad_physics_settings_are_readable_errors(values, message):
@@ -186,3 +188,84 @@ def test_chgnet_energy_term_on_two_crystals(perov_sample):
     gradients = [p.grad for p in module.model.network.parameters() if p.grad is not None]
     assert gradients and all(torch.isfinite(g).all() for g in gradients)
     assert sum(float(g.abs().sum()) for g in gradients) > 0
+
+
+TINY_AUTOENCODER = AutoencoderConfig(
+    encoder=TINY_NETWORK, decoder=CrystalFlowConfig(mode="coords", network=TINY_NETWORK)
+)
+
+
+def assert_gradients_reach(parameters) -> None:
+    gradients = [p.grad for p in parameters if p.grad is not None]
+    assert gradients and all(torch.isfinite(g).all() for g in gradients)
+    assert sum(float(g.abs().sum()) for g in gradients) > 0
+
+
+def test_physics_terms_train_the_autoencoder(perov_sample):
+    config = replace(tiny_config(physics=OVERLAPPING), model_type="autoencoder", model=TINY_AUTOENCODER)
+    torch.manual_seed(0)
+    module = GeneratorModule(TrainConfig.from_dict(config.to_dict()).to_dict())
+    batch = CrystalBatch.from_crystals([c.niggli_reduced() for c in perov_sample[:6]])
+    module.model.fit_statistics(batch)
+    torch.manual_seed(3)
+    losses = training_losses(module, batch)
+    physics = losses["physics_repulsion"] + losses["physics_volume"]
+    assert {"frac", "types", "kl"} < set(losses) and physics.item() > 0
+    torch.testing.assert_close(losses["total"], losses["frac"] + losses["types"] + losses["kl"] + physics)
+
+    physics.backward()  # through the decoder's clean estimate into the decoder and, via the latents, the encoder
+    assert_gradients_reach(module.model.coordinate_flow.parameters())
+    assert_gradients_reach(module.model.encoder.parameters())
+
+
+@pytest.fixture
+def latent_generator(perov_sample):
+    torch.manual_seed(0)
+    config = LatentFlowConfig(
+        autoencoder_config=asdict(TINY_AUTOENCODER), hidden_dim=16, num_layers=1, num_heads=2, time_dim=8
+    )
+    model = LatentGenerator(replace(config, physics_crystals=3, physics_decode_steps=2))
+    model.fit_statistics(CrystalBatch.from_crystals(perov_sample, dtype=torch.float32))
+    return model
+
+
+def test_latent_flow_physics_decodes_the_crystals_nearest_the_data(latent_generator, perov_sample):
+    crystals = [c.niggli_reduced() for c in perov_sample[:6]]
+    crystals[1] = crystals[1].supercell((2, 1, 1))  # atom counts tell crystals apart
+    batch = CrystalBatch.from_crystals(crystals)
+    generator = torch.Generator().manual_seed(7)
+    flow_only = latent_generator.loss(batch, torch.Generator().manual_seed(7))
+    losses, decoded, times = latent_generator.loss_and_estimate(batch, generator)
+
+    torch.testing.assert_close(losses["total"], flow_only["total"])  # same draws, same flow loss
+    all_times = sample_time_draws(latent_generator, batch)
+    nearest = all_times.topk(3).indices.sort().values
+    torch.testing.assert_close(times, all_times[nearest])
+    assert torch.equal(decoded.num_atoms, batch.num_atoms[nearest]) and decoded.num_crystals == 3
+    assert decoded.lattices.requires_grad and decoded.frac_coords.requires_grad
+
+    terms = physics_losses(decoded, OVERLAPPING, times)
+    assert terms["repulsion"].item() > 0
+    terms["total"].backward()
+    assert_gradients_reach(latent_generator.velocity.parameters())
+    assert all(p.grad is None for p in latent_generator.autoencoder.parameters())  # the autoencoder stays frozen
+
+
+def sample_time_draws(model: LatentGenerator, batch: CrystalBatch) -> torch.Tensor:
+    """The times the flow loss drew for ``batch`` with seed 7 (its draws: posterior noise, then times)."""
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        model.autoencoder.encode(batch, generator, sample=True)
+    return sample_time(batch.num_crystals, model.config.time_distribution, generator)
+
+
+def test_differentiable_decoding_is_the_decoding(latent_generator):
+    latent = latent_generator.sample_latents(
+        torch.tensor([5, 5, 10]), steps=3, generator=torch.Generator().manual_seed(1)
+    )
+    plain = latent_generator.autoencoder.decode(latent, 3, generator=torch.Generator().manual_seed(2))
+    latent.crystals.requires_grad_(True)
+    tracked = latent_generator.autoencoder.decode_differentiable(latent, 3, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(tracked.lattices.detach(), plain.lattices)
+    torch.testing.assert_close(tracked.frac_coords.detach(), plain.frac_coords)
+    assert torch.equal(tracked.atomic_numbers, plain.atomic_numbers) and tracked.lattices.requires_grad

@@ -10,7 +10,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "relax",
         help="relax crystals (positions and cell) with CHGNet; writes OUT/*.cif and OUT/relax.csv",
         description="Relax crystals with CHGNet and an ASE optimiser on a FrechetCellFilter. Writes one CIF "
-        "per relaxed crystal and relax.csv (energy per atom before/after in eV/atom, RMSD, steps,"
+        "per relaxed crystal and relax.csv (energy per atom before/after in eV/atom, RMSD, displacement in Å, steps,"
         " converged).",
     )
     parser.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")

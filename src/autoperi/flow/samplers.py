@@ -63,7 +63,6 @@ def _increment(space: ProductSpace, field: VectorField, state: State, t: float, 
     return _combine([k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6])
 
 
-@torch.no_grad()
 def integrate(
     field: VectorField,
     state: State,
@@ -79,6 +78,7 @@ def integrate(
 
     Keys of ``state`` without a manifold in ``space`` ride along unchanged; ``after_step(state, t)``, called
     at the end of every step with its end time, may change them (e.g. discrete jumps of categorical variables).
+    Differentiable where gradients are enabled; samplers call it under ``torch.no_grad()``.
     """
     if method not in METHODS:
         raise ValueError(f"unknown ODE method {method!r} (choose from {', '.join(METHODS)})")

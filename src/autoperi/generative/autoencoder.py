@@ -132,6 +132,18 @@ class PeriodicAutoencoder(nn.Module):
         allowed_elements: list[int] | None = None,
     ) -> CrystalBatch:
         """Crystals from latents; ``allowed_elements`` restricts the decoded types to a chemical system."""
+        return self.decode_differentiable(latent, steps, method, generator, allowed_elements)
+
+    def decode_differentiable(
+        self,
+        latent: Latent,
+        steps: int | None = None,
+        method: str = "euler",
+        generator: torch.Generator | None = None,
+        allowed_elements: list[int] | None = None,
+    ) -> CrystalBatch:
+        """:meth:`decode` with gradients from the lattices and coordinates to the latents (the types are an
+        argmax), for losses on decoded crystals."""
         flow = self.coordinate_flow
         lattices = flow.decode_lattices(latent.crystals[:, -LATTICE_LATENT_DIM:], latent.num_atoms)
         state = flow.base_state(latent.num_atoms, generator)
@@ -147,20 +159,37 @@ class PeriodicAutoencoder(nn.Module):
         )
 
     def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        condition, latent_losses = self._condition(batch, generator)
+        frac = self.coordinate_flow.loss(batch, generator, atom_condition=condition)["frac"]
+        return _with_total({"frac": frac} | latent_losses)
+
+    def loss_and_estimate(
+        self, batch: CrystalBatch, generator: torch.Generator | None = None
+    ) -> tuple[dict[str, torch.Tensor], CrystalBatch, torch.Tensor]:
+        """The losses of :meth:`loss`, the decoder's one-step clean estimate of each crystal (true lattice and
+        types, predicted coordinates) and its time on the decoder's path, for physics losses."""
+        condition, latent_losses = self._condition(batch, generator)
+        flow_losses, estimate, times = self.coordinate_flow.loss_and_estimate(batch, generator, condition)
+        return _with_total({"frac": flow_losses["frac"]} | latent_losses), estimate, times
+
+    def _condition(
+        self, batch: CrystalBatch, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The decoder's conditioning from posterior samples, and the type and KL losses."""
         atom_mean, atom_log_variance, global_mean, global_log_variance = self._posteriors(batch)
         atoms = atom_mean + (0.5 * atom_log_variance).exp() * _noise(atom_mean, generator)
         globals_ = global_mean + (0.5 * global_log_variance).exp() * _noise(global_mean, generator)
-        latent = Latent(atoms, torch.cat([globals_, self.lattice_latent(batch)], -1), batch.num_atoms)
-        condition = latent.per_atom()
-        losses = {
-            "frac": self.coordinate_flow.loss(batch, generator, atom_condition=condition)["frac"],
+        condition = Latent(atoms, torch.cat([globals_, self.lattice_latent(batch)], -1), batch.num_atoms).per_atom()
+        kl = _gaussian_kl(atom_mean, atom_log_variance) + _gaussian_kl(global_mean, global_log_variance)
+        return condition, {
             "types": self.config.type_weight
             * nn.functional.cross_entropy(self.type_decoder(condition), batch.atomic_numbers - 1),
-            "kl": self.config.kl_weight
-            * (_gaussian_kl(atom_mean, atom_log_variance) + _gaussian_kl(global_mean, global_log_variance)),
+            "kl": self.config.kl_weight * kl,
         }
-        losses["total"] = sum(losses.values())
-        return losses
+
+
+def _with_total(losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return losses | {"total": sum(losses.values())}
 
 
 def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -296,7 +296,6 @@ class CrystalFlow(nn.Module):
         state = self.base_state(num_atoms, generator)
         return self.integrate_from(state, num_atoms, atomic_numbers, steps, method, allowed_elements)
 
-    @torch.no_grad()
     def integrate_from(
         self,
         state: dict[str, torch.Tensor],
@@ -313,7 +312,8 @@ class CrystalFlow(nn.Module):
         ``atomic_numbers`` (N,), in batch order, fixes the composition (required in CSP mode; in de novo
         mode the types are otherwise revealed during integration). ``allowed_elements`` restricts revealed
         types to a chemical system.
-        In coords mode ``lattices`` are given and only coordinates move.
+        In coords mode ``lattices`` are given and only coordinates move. Differentiable with respect to the
+        conditions where gradients are enabled (:meth:`sample` disables them).
         """
         if not self.de_novo and atomic_numbers is None:
             raise ValueError("structure prediction needs the atomic numbers of every crystal")

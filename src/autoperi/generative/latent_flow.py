@@ -44,6 +44,10 @@ class LatentFlowConfig:
     max_atoms: int = 20
     crystal_weight: float = 1.0
     time_distribution: str = "uniform"
+    # Physics losses (training config ``physics``) act on decoded clean-latent estimates of the crystals
+    # closest to the data end of the path, decoded with this many differentiable decoder steps.
+    physics_crystals: int = 8
+    physics_decode_steps: int = 4
 
 
 class LatentVelocity(nn.Module):
@@ -133,15 +137,40 @@ class LatentGenerator(nn.Module):
 
     def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Flow matching on posterior samples of the frozen encoder (the latents its decoder was trained on)."""
+        return self._flow_losses(batch, generator)[0]
+
+    def loss_and_estimate(
+        self, batch: CrystalBatch, generator: torch.Generator | None = None
+    ) -> tuple[dict[str, torch.Tensor], CrystalBatch, torch.Tensor]:
+        """The losses of :meth:`loss`, plus crystals decoded from the one-step clean latent estimate
+        ẑ1 = z_t + (1 − t) v̂ of the ``physics_crystals`` crystals closest to the data end, and their times.
+
+        The decoding is the frozen autoencoder's, with ``physics_decode_steps`` steps and gradients from the
+        decoded lattices and coordinates back to v̂ (types are an argmax), so that physics losses on the
+        decoded crystals train the latent field."""
+        losses, path, velocities, t = self._flow_losses(batch, generator)
+        count = min(self.config.physics_crystals, batch.num_crystals)
+        chosen = torch.zeros(batch.num_crystals, dtype=torch.bool, device=t.device)
+        chosen[t.topk(count).indices] = True
+        atom_chosen = chosen[batch.batch]
+        estimate = {}
+        for key, selected in (("atoms", atom_chosen), ("crystals", chosen)):
+            remaining = (1 - path.t[key][selected]).reshape(-1, 1)
+            estimate[key] = path.xt[key][selected] + remaining * velocities[key][selected]
+        latent = self.unstandardise(estimate, batch.num_atoms[chosen])
+        decoded = self.autoencoder.decode_differentiable(latent, self.config.physics_decode_steps, generator=generator)
+        return losses, decoded, t[chosen]
+
+    def _flow_losses(self, batch: CrystalBatch, generator: torch.Generator | None):
         with torch.no_grad():
             clean = self.standardise(self.autoencoder.encode(batch, generator, sample=True))
         t = sample_time(batch.num_crystals, self.config.time_distribution, generator).to(batch.lattices)
         path = sample_path(self.space, clean, t, {"atoms": batch.batch, "crystals": None}, generator)
         atoms, crystals = self.velocity(path.xt["atoms"], path.xt["crystals"], batch.num_atoms, t)
-        weights = {"crystals": self.config.crystal_weight}
-        losses = flow_matching_loss({"atoms": atoms, "crystals": crystals}, path, self.space, weights)
+        velocities = {"atoms": atoms, "crystals": crystals}
+        losses = flow_matching_loss(velocities, path, self.space, {"crystals": self.config.crystal_weight})
         losses["total"] = losses["atoms"] + losses["crystals"]
-        return losses
+        return losses, path, velocities, t
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return draw_atom_counts(self.atom_count_weights, count, generator)

@@ -6,7 +6,9 @@ virial term) is below ``fmax`` eV/Å or ``steps`` optimiser steps have been take
 (eV/atom).
 The RMSD between the input and the relaxed crystal is pymatgen ``StructureMatcher.get_rms_dist`` (default
 tolerances): the root-mean-square displacement after matching, normalised by (V/N)^(1/3) — dimensionless,
-the same normalisation as the CDVAE match-rate RMSE — or NaN when the matcher finds no match.
+the same normalisation as the CDVAE match-rate RMSE — or NaN when the matcher finds no match. Because a
+relaxation keeps the atoms in order, the displacement RMS (Å) is defined for every relaxed crystal: the
+fractional displacement of each atom (minimum image, mean drift removed), expressed in the relaxed cell.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from autoperi.crystal import Crystal
@@ -40,6 +43,7 @@ class RelaxResult:
     steps: int
     converged: bool
     error: str | None = None
+    displacement: float = math.nan  # RMS atomic displacement in Å (see module docstring), NaN when failed
 
     def row(self) -> dict[str, object]:
         return {
@@ -49,6 +53,7 @@ class RelaxResult:
             "energy_per_atom_initial": self.energy_per_atom_initial,
             "energy_per_atom_final": self.energy_per_atom_final,
             "rmsd": self.rmsd,
+            "displacement": self.displacement,
             "steps": self.steps,
             "converged": self.converged,
             "error": self.error or "",
@@ -79,6 +84,16 @@ def _rms_distance(initial: Crystal, relaxed: Crystal) -> float:
 
     match = StructureMatcher().get_rms_dist(structure_from_crystal(initial), structure_from_crystal(relaxed))
     return math.nan if match is None else float(match[0])
+
+
+def displacement_rms(initial: Crystal, relaxed: Crystal) -> float:
+    """RMS displacement (Å) of corresponding atoms: minimum-image fractional shifts without their mean, in the
+    relaxed cell, so a rigid translation and the cell's strain do not count."""
+    shift = relaxed.frac_coords - initial.frac_coords
+    shift -= np.round(shift)
+    shift -= shift.mean(axis=0)
+    shift -= np.round(shift)
+    return float(np.sqrt(((shift @ relaxed.lattice) ** 2).sum(axis=1).mean()))
 
 
 def _failed(crystal: Crystal, message: str) -> RelaxResult:
@@ -113,6 +128,7 @@ def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | Non
         _rms_distance(crystal, relaxed),
         int(optimizer.nsteps),
         converged,
+        displacement=displacement_rms(crystal, relaxed),
     )
 
 

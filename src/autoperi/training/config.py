@@ -68,8 +68,6 @@ class TrainConfig:
             raise AutoPeriError(f"config: unknown model_type {model_type!r} (known: {sorted(MODEL_CONFIGS)})")
         model = _build(MODEL_CONFIGS[model_type], values.pop("model", {}), "config.model")
         config = replace(_build(cls, values, "config"), model=model)
-        if config.physics.active_terms and model_type != "crystal_flow":
-            raise AutoPeriError(f"config.physics: physics losses train crystal_flow models, not {model_type}")
         return config
 
 
