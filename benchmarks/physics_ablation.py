@@ -1,10 +1,10 @@
-"""Physics-loss ablation: one trained crystal flow fine-tuned twice, without and with the physics losses.
+"""Physics-loss ablation: one trained generator fine-tuned twice, without and with the physics losses.
 
-Both arms start from the weights of ``--base`` (a ``crystal_flow`` model.pt) and train for ``--steps`` steps
-with the same seed, data (the base config's training split), optimiser and schedule; they differ only in
-the ``physics`` config. Each arm then samples ``--num`` crystals with the same seed (a CSP model: the
-compositions of the first ``--num`` crystals of ``--split``; a de novo model: atom counts drawn from the
-base model), and the raw samples are scored: structural and compositional validity, CHGNet energy per atom
+Both arms start from the weights of ``--base`` (a ``crystal_flow`` or ``latent_flow`` model.pt) and train
+for ``--steps`` steps with the same seed, data (the base config's training split), optimiser and schedule;
+they differ only in the ``physics`` config. Each arm then samples ``--num`` crystals with the same seed
+(a CSP model: the compositions of the first ``--num`` crystals of ``--split``; a de novo model: atom counts
+drawn from the base model), and the raw samples are scored: structural and compositional validity, CHGNet energy per atom
 and mean force norm, CHGNet relaxation (FIRE + FrechetCellFilter, ``--fmax``, ``--relax-steps``) with the
 StructureMatcher RMSD raw → relaxed (only where the matcher matches) and the RMS atomic displacement raw →
 relaxed in Å (defined for every relaxed crystal), and stable / metastable rates (E_hull ≤ 0 / ≤ 0.1 eV/atom) of the
@@ -77,7 +77,7 @@ MIN_VOLUME_PER_ATOM = 1.0  # Å³/atom; below this a cell has collapsed and CHGN
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="a crystal_flow model.pt (or shipped model name)")
+    parser.add_argument("--base", required=True, help="a generator's model.pt (or shipped model name)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=500, help="fine-tuning steps per arm")
     parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate of the fine-tuning")
@@ -331,7 +331,7 @@ def main() -> None:
     from autoperi.generative.sampling import generate, write_sample_folder
     from autoperi.training.export import load_model
 
-    base_model, base, _ = load_model(args.base, "crystal_flow")
+    base_model, base, _ = load_model(args.base)  # either generator
     out = Path(args.out)
     physics = PhysicsLossConfig(
         energy_weight=args.energy,

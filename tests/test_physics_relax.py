@@ -1,5 +1,6 @@
 """Relaxation with CHGNet: a converged relaxation really has small forces and stress (checked with the
-differentiable adapter), lowers the energy, reports steps, RMSD and atomic displacement; failures are reported, not raised."""
+differentiable adapter), lowers the energy, reports steps, RMSD and atomic displacement; failures are
+reported, not raised."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 import torch
 
 from autoperi.batch import CrystalBatch
-from autoperi.physics.chgnet_adapter import chgnet_potential
 from autoperi.crystal import Crystal
+from autoperi.physics.chgnet_adapter import chgnet_potential
 from autoperi.physics.relax import displacement_rms, relax_crystals
 from physics_structures import perturbed, rocksalt, silicon
 
@@ -36,11 +37,11 @@ def test_converged_relaxation_has_small_forces_and_stress():
 
 def test_displacement_ignores_translation_and_strain_and_counts_atom_moves():
     start = Crystal(4.0 * np.eye(3), np.array([[0.05, 0.5, 0.5], [0.5, 0.5, 0.5]]), np.array([11, 17]))
-    translated = start.copy(frac_coords=(start.frac_coords + [-0.1, 0.3, 0.9]) % 1.0)  # wraps atom 0 around
+    translated = start.copy(frac_coords=(start.frac_coords + np.array([-0.1, 0.3, 0.9])) % 1.0)  # wraps atom 0 around
     strained = start.copy(lattice=np.diag([4.4, 3.9, 4.1]))
     assert displacement_rms(start, translated) == pytest.approx(0.0, abs=1e-12)
     assert displacement_rms(start, strained) == pytest.approx(0.0, abs=1e-12)
-    moved = start.copy(frac_coords=start.frac_coords + [[-0.1, 0.0, 0.0], [0.0, 0.0, 0.0]])  # atom 0 to -0.05
+    moved = start.copy(frac_coords=start.frac_coords + np.array([[-0.1, 0.0, 0.0], [0.0, 0.0, 0.0]]))  # atom 0 to -0.05
     # relative shift 0.1 of the cell (0.4 Å), split ±0.2 Å around the mean drift
     assert displacement_rms(start, moved) == pytest.approx(0.2)
 

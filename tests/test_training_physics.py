@@ -269,3 +269,26 @@ def test_differentiable_decoding_is_the_decoding(latent_generator):
     torch.testing.assert_close(tracked.lattices.detach(), plain.lattices)
     torch.testing.assert_close(tracked.frac_coords.detach(), plain.frac_coords)
     assert torch.equal(tracked.atomic_numbers, plain.atomic_numbers) and tracked.lattices.requires_grad
+
+
+def test_shipped_latent_flow_fine_tunes_with_physics_without_its_autoencoder_file(
+    tmp_path, monkeypatch, shared_data_root
+):
+    """init_from holds every weight, so the autoencoder path in the config (relative, absent here) is not read."""
+    _, base, _ = load_model("perov_5-latent_flow")
+    monkeypatch.chdir(tmp_path)
+    assert not (tmp_path / base.model.autoencoder).exists()
+    config = replace(
+        base,
+        physics=PhysicsLossConfig(repulsion_weight=1.0, volume_weight=1.0),
+        init_from="perov_5-latent_flow",
+        optim=replace(base.optim, max_steps=1, warmup_steps=1, lr=0.0),
+        data=replace(base.data, batch_size=8, max_val_crystals=8),
+        val_every_steps=1,
+        log_every_steps=1,
+    )
+    model_path = train(config, tmp_path / "run", progress=False)
+    assert {"train/physics_repulsion", "train/physics_volume"} <= logged_columns(tmp_path / "run")
+    base_weights = load_model("perov_5-latent_flow")[0].state_dict()
+    for name, value in load_model(model_path)[0].state_dict().items():
+        torch.testing.assert_close(value, base_weights[name], rtol=0, atol=0)

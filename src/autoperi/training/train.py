@@ -75,10 +75,10 @@ def train(
     module = GeneratorModule(config.to_dict())
     checkpoint = out / "checkpoints" / LAST_CHECKPOINT
     if not (resume and checkpoint.exists()):
-        load_pretrained_parts(module.model, config)
-        if config.init_from:
+        if config.init_from:  # all weights, a latent flow's autoencoder included
             module.model.load_state_dict(_initial_weights(config))
         else:
+            load_pretrained_parts(module.model, config)
             module.model.fit_statistics(CrystalBatch.from_crystals(train_set, dtype=torch.float64))
         module.ema.module.load_state_dict(module.model.state_dict())
     save_config(config, out / "config.yaml")
