@@ -1,15 +1,15 @@
 """Physics-loss ablation: one trained generator fine-tuned twice, without and with the physics losses.
 
-Both arms start from the weights of ``--base`` (a ``crystal_flow`` or ``latent_flow`` model.pt) and train
-for ``--steps`` steps with the same seed, data (the base config's training split), optimiser and schedule;
-they differ only in the ``physics`` config. Each arm then samples ``--num`` crystals with the same seed
-(a CSP model: the compositions of the first ``--num`` crystals of ``--split``; a de novo model: atom counts
-drawn from the base model), and the raw samples are scored: structural and compositional validity, CHGNet energy per atom
-and mean force norm, CHGNet relaxation (FIRE + FrechetCellFilter, ``--fmax``, ``--relax-steps``) with the
+Both arms start from the weights of ``--base`` (a ``crystal_flow`` or ``latent_flow`` model.pt) and train for
+``--steps`` steps with the same seed, data (the base config's training split), optimiser and schedule; they
+differ only in the ``physics`` config. Each arm then samples ``--num`` crystals with the same seed (a CSP
+model: the compositions of the first ``--num`` crystals of ``--split``; a de novo model: atom counts drawn
+from the base model), and the raw samples are scored: structural and compositional validity, CHGNet energy per
+atom and mean force norm, CHGNet relaxation (FIRE + FrechetCellFilter, ``--fmax``, ``--relax-steps``) with the
 StructureMatcher RMSD raw → relaxed (only where the matcher matches) and the RMS atomic displacement raw →
-relaxed in Å (defined for every relaxed crystal), and stable / metastable rates (E_hull ≤ 0 / ≤ 0.1 eV/atom) of the
-relaxed crystals. Training cost is the wall time per step of each arm (the fit, validation included) and the
-logged forward time of the physics terms.
+relaxed in Å (defined for every relaxed crystal), and stable / metastable rates (E_hull ≤ 0 / ≤ 0.1 eV/atom)
+of the relaxed crystals. Training cost is the wall time per step of each arm (the fit, validation included)
+and the logged forward time of the physics terms.
 
 Default physics weights, and why. Measured on the shipped Perov-5 CSP model (64 lowdata_train crystals,
 3 draws of noise and times): the flow loss is ~1.7 with a gradient norm of 7–11, while the energy term at
