@@ -122,7 +122,6 @@ class PeriodicAutoencoder(nn.Module):
         logits = self.type_decoder(latent.per_atom())
         return (logits + CrystalFlow.element_mask(allowed_elements, logits.dtype)).argmax(-1) + 1
 
-    @torch.no_grad()
     def decode(
         self,
         latent: Latent,
@@ -130,33 +129,25 @@ class PeriodicAutoencoder(nn.Module):
         method: str = "euler",
         generator: torch.Generator | None = None,
         allowed_elements: list[int] | None = None,
+        differentiable: bool = False,
     ) -> CrystalBatch:
-        """Crystals from latents; ``allowed_elements`` restricts the decoded types to a chemical system."""
-        return self.decode_differentiable(latent, steps, method, generator, allowed_elements)
-
-    def decode_differentiable(
-        self,
-        latent: Latent,
-        steps: int | None = None,
-        method: str = "euler",
-        generator: torch.Generator | None = None,
-        allowed_elements: list[int] | None = None,
-    ) -> CrystalBatch:
-        """:meth:`decode` with gradients from the lattices and coordinates to the latents (the types are an
-        argmax), for losses on decoded crystals."""
+        """Crystals from latents; ``allowed_elements`` restricts the decoded types to a chemical system. With
+        ``differentiable``, gradients flow from the decoded lattices and coordinates to the latents (types are
+        an argmax), for losses on decoded crystals; otherwise no autograd graph is built."""
         flow = self.coordinate_flow
-        lattices = flow.decode_lattices(latent.crystals[:, -LATTICE_LATENT_DIM:], latent.num_atoms)
-        state = flow.base_state(latent.num_atoms, generator)
-        state = {key: value.to(lattices) for key, value in state.items()}
-        return flow.integrate_from(
-            state,
-            latent.num_atoms,
-            self.decode_types(latent, allowed_elements),
-            steps or self.config.decode_steps,
-            method,
-            lattices=lattices,
-            atom_condition=latent.per_atom(),
-        )
+        with torch.set_grad_enabled(differentiable):
+            lattices = flow.decode_lattices(latent.crystals[:, -LATTICE_LATENT_DIM:], latent.num_atoms)
+            state = flow.base_state(latent.num_atoms, generator)
+            state = {key: value.to(lattices) for key, value in state.items()}
+            return flow.integrate_from(
+                state,
+                latent.num_atoms,
+                self.decode_types(latent, allowed_elements),
+                steps or self.config.decode_steps,
+                method,
+                lattices=lattices,
+                atom_condition=latent.per_atom(),
+            )
 
     def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         condition, latent_losses = self._condition(batch, generator)

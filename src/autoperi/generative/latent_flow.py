@@ -158,7 +158,9 @@ class LatentGenerator(nn.Module):
             remaining = (1 - path.t[key][selected]).reshape(-1, 1)
             estimate[key] = path.xt[key][selected] + remaining * velocities[key][selected]
         latent = self.unstandardise(estimate, batch.num_atoms[chosen])
-        decoded = self.autoencoder.decode_differentiable(latent, self.config.physics_decode_steps, generator=generator)
+        decoded = self.autoencoder.decode(
+            latent, self.config.physics_decode_steps, generator=generator, differentiable=True
+        )
         return losses, decoded, t[chosen]
 
     def _flow_losses(self, batch: CrystalBatch, generator: torch.Generator | None):
