@@ -101,6 +101,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="relaxation processes")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render", action="store_true", help="only rewrite OUT/ablation.md from OUT/ablation.json")
     return parser.parse_args()
 
 
@@ -304,6 +305,42 @@ TABLE = [
 ]
 
 
+PAIRED = [
+    ("CHGNet energy, raw (eV/atom)", "energy_per_atom"),
+    ("mean force norm, raw (eV/Å)", "mean_force"),
+    ("atom displacement RMS raw → relaxed (Å)", "displacement"),
+    ("E_hull after relaxation (eV/atom)", "e_above_hull"),
+]
+
+
+def paired_differences(crystals: dict[str, list[dict]], key: str) -> tuple[int, float, float, float]:
+    """Sample i of both arms comes from the same seed (and, for CSP, composition): over the pairs where both
+    values are finite, the count, the mean of physics − flow, its standard error and the share of pairs where
+    the physics arm is lower."""
+    pairs = [
+        (a[key], b[key])
+        for a, b in zip(crystals["flow"], crystals["physics"], strict=True)
+        if math.isfinite(a.get(key, math.nan)) and math.isfinite(b.get(key, math.nan))
+    ]
+    if len(pairs) < 2:
+        return len(pairs), math.nan, math.nan, math.nan
+    differences = [b - a for a, b in pairs]
+    error = statistics.stdev(differences) / math.sqrt(len(differences))
+    return len(pairs), statistics.mean(differences), error, sum(d < 0 for d in differences) / len(differences)
+
+
+def paired_table(crystals: dict[str, list[dict]]) -> list[str]:
+    lines = [
+        "",
+        "| paired (physics − flow) | pairs | mean difference ± s.e. | physics lower |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, key in PAIRED:
+        count, mean, error, lower = paired_differences(crystals, key)
+        lines.append(f"| {label} | {count} | {mean:+.3f} ± {error:.3f} | {lower:.0%} |")
+    return lines
+
+
 def markdown(result: dict) -> str:
     arms = result["arms"]
     lines = [
@@ -318,14 +355,21 @@ def markdown(result: dict) -> str:
         "| --- | " + " | ".join("---:" for _ in ARMS) + " |",
     ]
     lines += [
-        f"| {label} | " + " | ".join(style.format(arms[a][key]) for a in ARMS) + " |" for label, key, style in TABLE
+        f"| {label} | " + " | ".join(style.format(arms[a].get(key, math.nan)) for a in ARMS) + " |"
+        for label, key, style in TABLE
     ]
+    lines += paired_table(result["crystals"])
     lines += ["", "Rates are over all samples (a failed relaxation or unknown E_hull counts as not stable)."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     args = parse_args()
+    if args.render:
+        result = json.loads((Path(args.out) / "ablation.json").read_text())
+        (Path(args.out) / "ablation.md").write_text(markdown(result))
+        print(markdown(result))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     from autoperi.generative.sampling import generate, write_sample_folder
