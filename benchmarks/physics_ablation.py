@@ -38,12 +38,16 @@ full training set.
 Writes ``OUT/ablation.json`` (settings, per-arm summaries and per-crystal rows), ``OUT/ablation.md`` (the
 table) and, per arm, ``OUT/<arm>/`` (run folder with logs and model.pt) and ``OUT/<arm>/samples/`` (CIFs).
 
-Real runs (CPU, from the repository root; the second needs the finished MP-20 de novo run):
+Runs reported in docs/BENCHMARKS.md (CPU, from the repository root; runs/mp_20-crystal_flow_csp comes from
+configs/mp_20-crystal_flow_csp.yaml):
 
     python benchmarks/physics_ablation.py --base src/autoperi/checkpoints/perov_5-crystal_flow_csp.pt \\
-        --steps 1000 --num 200 --workers 2 --threads 2 --out runs/ablation-perov_5
-    python benchmarks/physics_ablation.py --base runs/mp_20-crystal_flow/model.pt \\
-        --steps 1000 --num 200 --workers 2 --threads 2 --out runs/ablation-mp_20
+        --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 1 --threads 1 --out runs/ablation-perov_5
+    python benchmarks/physics_ablation.py --base runs/mp_20-crystal_flow_csp/model.pt \\
+        --steps 300 --num 100 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 --out runs/ablation-mp_20
+    python benchmarks/physics_ablation.py --base mp_20-latent_flow --energy 0.1 \\
+        --steps 300 --num 100 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 \\
+        --out runs/ablation-mp_20-latent
 
 Smoke scale (about 6 minutes on 2 busy cores, mostly the 66 elemental prototypes):
 
