@@ -45,7 +45,7 @@ configs/mp_20-crystal_flow_csp.yaml):
         --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 1 --threads 1 --out runs/ablation-perov_5
     python benchmarks/physics_ablation.py --base runs/mp_20-crystal_flow_csp/model.pt \\
         --steps 300 --num 100 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 --out runs/ablation-mp_20
-    python benchmarks/physics_ablation.py --base mp_20-latent_flow --energy 0.1 \\
+    python benchmarks/physics_ablation.py --base mp_20-latent_flow \\
         --steps 300 --num 100 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 \\
         --out runs/ablation-mp_20-latent
 

@@ -45,9 +45,10 @@ class LatentFlowConfig:
     crystal_weight: float = 1.0
     time_distribution: str = "uniform"
     # Physics losses (training config ``physics``) act on decoded clean-latent estimates of the crystals
-    # closest to the data end of the path, decoded with this many differentiable decoder steps.
+    # closest to the data end of the path, decoded with this many differentiable decoder steps (None: the
+    # autoencoder's decode_steps; much fewer steps decode to crystals far from real ones).
     physics_crystals: int = 8
-    physics_decode_steps: int = 4
+    physics_decode_steps: int | None = None
 
 
 class LatentVelocity(nn.Module):
