@@ -277,7 +277,8 @@ def test_differentiable_decoding_is_the_decoding(latent_generator):
 def test_shipped_latent_flow_fine_tunes_with_physics_without_its_autoencoder_file(
     tmp_path, monkeypatch, shared_data_root
 ):
-    """init_from holds every weight, so the autoencoder path in the config (relative, absent here) is not read."""
+    """init_from holds every weight, so the autoencoder path in the config (relative, absent here) is not read;
+    the physics decoding settings of the fine-tune may differ from the base model's."""
     _, base, _ = load_model("perov_5-latent_flow")
     monkeypatch.chdir(tmp_path)
     assert not (tmp_path / base.model.autoencoder).exists()
@@ -285,6 +286,7 @@ def test_shipped_latent_flow_fine_tunes_with_physics_without_its_autoencoder_fil
         base,
         physics=PhysicsLossConfig(repulsion_weight=1.0, volume_weight=1.0),
         init_from="perov_5-latent_flow",
+        model=replace(base.model, physics_crystals=4, physics_decode_steps=5),  # training-only settings may differ
         optim=replace(base.optim, max_steps=1, warmup_steps=1, lr=0.0),
         data=replace(base.data, batch_size=8, max_val_crystals=8),
         val_every_steps=1,

@@ -16,6 +16,7 @@ invariant lattice parameterisation) and to periodic translations (zero mean drif
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -49,6 +50,8 @@ class LatentFlowConfig:
     # autoencoder's decode_steps; much fewer steps decode to crystals far from real ones).
     physics_crystals: int = 8
     physics_decode_steps: int | None = None
+    # Settings that do not change the weights: a fine-tune (``init_from``) may set them differently.
+    training_only_fields: ClassVar[tuple[str, ...]] = ("physics_crystals", "physics_decode_steps")
 
 
 class LatentVelocity(nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -37,7 +38,8 @@ def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) 
 def _initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
     """The weights and statistics of ``config.init_from``, a model with the same model config."""
     model, base, _ = load_model(config.init_from, config.model_type)
-    if base.model != config.model:
+    training_only = {name: getattr(config.model, name) for name in getattr(config.model, "training_only_fields", ())}
+    if replace(base.model, **training_only) != config.model:
         raise AutoPeriError(f"init_from {config.init_from}: its model config differs from this config's model")
     return model.state_dict()
 
