@@ -42,12 +42,15 @@ Runs reported in docs/BENCHMARKS.md (CPU, from the repository root; runs/mp_20-c
 configs/mp_20-crystal_flow_csp.yaml):
 
     python benchmarks/physics_ablation.py --base src/autoperi/checkpoints/perov_5-crystal_flow_csp.pt \\
-        --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 1 --threads 1 --out runs/ablation-perov_5
+        --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 --out runs/ablation-perov_5
     python benchmarks/physics_ablation.py --base runs/mp_20-crystal_flow_csp/model.pt \\
         --steps 300 --num 100 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 --out runs/ablation-mp_20
     python benchmarks/physics_ablation.py --base mp_20-latent_flow \\
         --steps 300 --num 100 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 \\
         --out runs/ablation-mp_20-latent
+    python benchmarks/physics_ablation.py --base perov_5-latent_flow \\
+        --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 \\
+        --out runs/ablation-perov_5-latent
 
 Smoke scale (about 6 minutes on 2 busy cores, mostly the 66 elemental prototypes):
 

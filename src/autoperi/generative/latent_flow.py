@@ -24,7 +24,7 @@ from torch import nn
 from autoperi.batch import CrystalBatch, pad_atoms
 from autoperi.errors import AutoPeriError
 from autoperi.flow import Euclidean, ProductSpace, integrate, sample_path, sample_time
-from autoperi.flow.paths import flow_matching_loss
+from autoperi.flow.paths import PathSample, flow_matching_loss
 from autoperi.generative.autoencoder import AutoencoderConfig, Latent, PeriodicAutoencoder
 from autoperi.generative.crystal_flow import atom_count_histogram, draw_atom_counts, initial_atom_count_weights
 from autoperi.nn.embeddings import SinusoidalEmbedding
@@ -167,7 +167,9 @@ class LatentGenerator(nn.Module):
         )
         return losses, decoded, t[chosen]
 
-    def _flow_losses(self, batch: CrystalBatch, generator: torch.Generator | None):
+    def _flow_losses(
+        self, batch: CrystalBatch, generator: torch.Generator | None
+    ) -> tuple[dict[str, torch.Tensor], PathSample, dict[str, torch.Tensor], torch.Tensor]:
         with torch.no_grad():
             clean = self.standardise(self.autoencoder.encode(batch, generator, sample=True))
         t = sample_time(batch.num_crystals, self.config.time_distribution, generator).to(batch.lattices)
