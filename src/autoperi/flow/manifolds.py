@@ -141,7 +141,7 @@ class LatticeMetric(Euclidean):
         self.log_scale = scale if scale is not None else torch.ones(6)
 
     def log_metric_vector(self, lattices: torch.Tensor) -> torch.Tensor:
-        log_metric = _symmetric_function(lattices @ lattices.transpose(-1, -2), torch.log)
+        log_metric = SymmetricLog.apply(lattices @ lattices.transpose(-1, -2))
         return log_metric[..., self.UPPER_ROWS, self.UPPER_COLS]
 
     def fit(self, lattices: torch.Tensor) -> LatticeMetric:
@@ -167,10 +167,36 @@ class LatticeMetric(Euclidean):
         return torch.linalg.cholesky(0.5 * (metric + metric.transpose(-1, -2))).to(vector.dtype)
 
 
-def _symmetric_function(matrix: torch.Tensor, function) -> torch.Tensor:
-    """Apply a scalar function to a symmetric matrix through its eigendecomposition."""
-    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
-    return eigenvectors @ torch.diag_embed(function(eigenvalues)) @ eigenvectors.transpose(-1, -2)
+class SymmetricLog(torch.autograd.Function):
+    """Logarithm of symmetric positive-definite matrices, with a gradient that stays finite at repeated
+    eigenvalues (cubic cells), where the eigendecomposition's own gradient divides by zero.
+
+    The gradient is the Daleckii–Krein form V (D ∘ Vᵀ Ḡ V) Vᵀ, D_ij = (log λ_i − log λ_j) / (λ_i − λ_j),
+    whose limit for λ_i = λ_j is 1 / λ_i.
+    """
+
+    @staticmethod
+    def forward(ctx, matrix: torch.Tensor) -> torch.Tensor:
+        eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+        ctx.save_for_backward(eigenvalues, eigenvectors)
+        return eigenvectors @ torch.diag_embed(eigenvalues.log()) @ eigenvectors.transpose(-1, -2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        eigenvalues, eigenvectors = ctx.saved_tensors
+        differences = _log_divided_differences(eigenvalues)
+        inner = eigenvectors.transpose(-1, -2) @ grad @ eigenvectors
+        return eigenvectors @ (differences * inner) @ eigenvectors.transpose(-1, -2)
+
+
+def _log_divided_differences(eigenvalues: torch.Tensor) -> torch.Tensor:
+    """(log λ_i − log λ_j) / (λ_i − λ_j) as log1p(x) / (x λ_j) with x = λ_i / λ_j − 1, by its series near x = 0."""
+    ratio = eigenvalues[..., :, None] / eigenvalues[..., None, :] - 1
+    small = ratio.abs() < 1e-4
+    safe = torch.where(small, torch.ones_like(ratio), ratio)
+    exact = torch.log1p(safe) / safe
+    series = 1 - ratio / 2 + ratio**2 / 3
+    return torch.where(small, series, exact) / eigenvalues[..., None, :]
 
 
 __all__ = [
