@@ -297,3 +297,13 @@ def test_shipped_latent_flow_fine_tunes_with_physics_without_its_autoencoder_fil
     base_weights = load_model("perov_5-latent_flow")[0].state_dict()
     for name, value in load_model(model_path)[0].state_dict().items():
         torch.testing.assert_close(value, base_weights[name], rtol=0, atol=0)
+
+
+def test_a_non_finite_gradient_stops_training_at_its_step(perov_sample):
+    module = tiny_module(perov_sample)
+    training_losses(module, CrystalBatch.from_crystals(perov_sample[:4]))["total"].backward()
+    module.on_before_optimizer_step(None)  # finite gradients pass
+    name, parameter = next(iter(module.model.named_parameters()))
+    parameter.grad[(0,) * parameter.grad.dim()] = float("nan")
+    with pytest.raises(AutoPeriError, match=f"step 0: non-finite gradient in 1 parameters \\({name}\\)"):
+        module.on_before_optimizer_step(None)

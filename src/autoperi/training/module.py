@@ -16,6 +16,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from autoperi.batch import CrystalBatch
+from autoperi.errors import AutoPeriError
 from autoperi.physics.losses import physics_losses
 from autoperi.training.config import TrainConfig
 from autoperi.training.export import build_model
@@ -51,6 +52,18 @@ class GeneratorModule(L.LightningModule):
         self.log("train/physics_seconds", time.perf_counter() - started, batch_size=batch.num_crystals)
         total = losses.pop("total") + physics.pop("total").to(self.device)
         return losses | {f"physics_{term}": value.to(self.device) for term, value in physics.items()} | {"total": total}
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Stop at the step that produced a non-finite gradient, before it reaches the weights (clipping would
+        spread it to every weight and the failure would surface steps later, far from its cause)."""
+        broken = [
+            name for name, p in self.model.named_parameters() if p.grad is not None and not p.grad.isfinite().all()
+        ]
+        if broken:
+            raise AutoPeriError(
+                f"training step {self.global_step}: non-finite gradient in {len(broken)} parameters "
+                f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''})"
+            )
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.ema.update_parameters(self.model)
