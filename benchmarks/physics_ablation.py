@@ -51,6 +51,9 @@ configs/mp_20-crystal_flow_csp.yaml):
     python benchmarks/physics_ablation.py --base perov_5-latent_flow \\
         --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 \\
         --out runs/ablation-perov_5-latent
+    python benchmarks/physics_ablation.py --base src/autoperi/checkpoints/perov_5-crystal_flow_csp.pt \\
+        --steps 300 --num 60 --relax-steps 300 --prototype-steps 100 --workers 2 --threads 1 --energy 5 \\
+        --out runs/ablation-perov_5-energy5
 
 Smoke scale (about 6 minutes on 2 busy cores, mostly the 66 elemental prototypes):
 
