@@ -56,10 +56,10 @@ class GeneratorModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         """Stop at the step that produced a non-finite gradient, before it reaches the weights (clipping would
         spread it to every weight and the failure would surface steps later, far from its cause)."""
-        broken = [
-            name for name, p in self.model.named_parameters() if p.grad is not None and not p.grad.isfinite().all()
-        ]
-        if broken:
+        named = [(name, p.grad) for name, p in self.model.named_parameters() if p.grad is not None]
+        finite = torch.stack([grad.isfinite().all() for _, grad in named]) if named else torch.ones(0, dtype=torch.bool)
+        if not finite.all():  # one host-device synchronisation per step, names only on failure
+            broken = [name for (name, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
             raise AutoPeriError(
                 f"training step {self.global_step}: non-finite gradient in {len(broken)} parameters "
                 f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''})"
