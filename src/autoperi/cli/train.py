@@ -12,6 +12,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.ckpt")
     parser.add_argument("--max-steps", type=int, help="override optim.max_steps")
     parser.add_argument("--batch-size", type=int, help="override data.batch_size")
+    parser.add_argument("--threads", type=int, help="override threads (torch CPU threads)")
     parser.add_argument("--accelerator", default="cpu", help="cpu, gpu or auto (Lightning)")
     parser.add_argument("--devices", default="1", help="number of devices per node, or 'auto'")
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for multi-GPU or multi-node")
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         config.optim.max_steps = args.max_steps
     if args.batch_size:
         config.data.batch_size = args.batch_size
+    if args.threads:
+        config.threads = args.threads
     devices = int(args.devices) if args.devices.isdigit() else args.devices
     out = Path(args.out or Path("runs") / config.name)
     model = train(config, out, args.resume, args.accelerator, devices, args.strategy, args.num_nodes, args.tensorboard)

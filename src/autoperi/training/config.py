@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     val_every_steps: int = 500
     checkpoint_every_steps: int = 250
+    snapshot_every_steps: int = 0  # > 0: also export the EMA model to snapshots/step_NNNNNN.pt (learning curves)
     log_every_steps: int = 50
     threads: int = 0  # torch threads; 0 keeps torch's default
 

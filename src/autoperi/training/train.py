@@ -17,6 +17,7 @@ from autoperi.training.config import TrainConfig, save_config
 from autoperi.training.export import attach_pretrained_config, load_model, load_pretrained_parts, save_model
 
 LAST_CHECKPOINT = "last.ckpt"
+SNAPSHOT_FOLDER = "snapshots"
 
 
 def _crystals(config: TrainConfig, split: str) -> list[Crystal]:
@@ -42,6 +43,25 @@ def _initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
     if replace(base.model, **training_only) != config.model:
         raise AutoPeriError(f"init_from {config.init_from}: its model config differs from this config's model")
     return model.state_dict()
+
+
+def _metadata(config: TrainConfig, train_set: list[Crystal]) -> dict:
+    return {"dataset": config.data.dataset, "train_split": config.data.train_split, "train_crystals": len(train_set)}
+
+
+def _snapshot_callback(config: TrainConfig, out: Path, metadata: dict):
+    """Exports the EMA model every ``config.snapshot_every_steps`` steps, with the step and the CPU seconds
+    this process has spent (``cpu_seconds_this_run``), so learning curves can be drawn afterwards."""
+    import lightning as L
+
+    class Snapshots(L.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            step = trainer.global_step
+            if trainer.is_global_zero and step % config.snapshot_every_steps == 0:
+                extra = {"steps": step, "cpu_seconds_this_run": round(time.process_time(), 1)}
+                save_model(module.ema.module, config, out / SNAPSHOT_FOLDER / f"step_{step:06d}.pt", metadata | extra)
+
+    return Snapshots()
 
 
 def train(
@@ -101,7 +121,8 @@ def train(
                 save_last=True,
                 save_top_k=0,
             )
-        ],
+        ]
+        + ([_snapshot_callback(config, out, _metadata(config, train_set))] if config.snapshot_every_steps > 0 else []),
         logger=loggers,
         log_every_n_steps=config.log_every_steps,
         enable_progress_bar=progress,
@@ -115,12 +136,10 @@ def train(
         _loader(val_set, config.data.batch_size, False, config.seed),
         ckpt_path=str(checkpoint) if resume and checkpoint.exists() else None,
     )
-    metadata = {
-        "dataset": config.data.dataset,
-        "train_split": config.data.train_split,
-        "train_crystals": len(train_set),
+    metadata = _metadata(config, train_set) | {
         "steps": int(trainer.global_step),
         "wall_seconds_this_run": round(time.time() - started, 1),
+        "cpu_seconds_this_run": round(time.process_time(), 1),
     }
     if not trainer.is_global_zero:
         return None
