@@ -19,12 +19,15 @@ TINY = {
 
 def tiny_config(tmp_path, mode: str):
     model = {"mode": mode, **TINY}
-    model_type = mode if mode in ("autoencoder", "latent_flow") else "crystal_flow"
+    model_type = mode if mode in ("autoencoder", "latent_flow", "composition") else "crystal_flow"
     if mode == "autoencoder":
         model = {"encoder": TINY["network"], "decoder": {"mode": "coords", "network": TINY["network"]}}
     if mode == "latent_flow":
         autoencoder = tmp_path / "autoencoder" / "model.pt"
         model = {"autoencoder": str(autoencoder), "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "time_dim": 8}
+    if mode == "composition":
+        structure = str(tmp_path / "csp" / "model.pt")
+        model = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "max_atoms": 20, "structure_model": structure}
     config = {
         "name": f"tiny-{mode}",
         "model_type": model_type,
@@ -43,7 +46,7 @@ def tiny_config(tmp_path, mode: str):
 def trained(tmp_path_factory, shared_data_root):
     root = tmp_path_factory.mktemp("runs")
     runs = {}
-    for mode in ("dng", "csp", "autoencoder", "latent_flow"):
+    for mode in ("dng", "csp", "autoencoder", "latent_flow", "composition"):
         out = root / mode
         assert main(["train", "--config", str(tiny_config(root, mode)), "--out", str(out)]) == 0
         runs[mode] = out
@@ -87,6 +90,29 @@ def test_sample_with_formula_and_chemical_system(trained, tmp_path):
     assert elements <= {"Ba", "Ti", "O"}
 
 
+@pytest.mark.parametrize("mode", ["dng", "latent_flow", "composition"])
+def test_every_de_novo_model_samples_the_requested_atom_count(trained, tmp_path, mode):
+    from autoperi.io.readers import read_crystals
+
+    assert sample_into(trained[mode], tmp_path, "--num-atoms", "7") == 0
+    assert [c.num_atoms for c in read_crystals(tmp_path).crystals] == [7, 7]
+
+
+def test_composition_model_samples_structures_of_its_compositions(trained, tmp_path):
+    """A composition model samples with the CSP model its config names or --structure-model; --elements
+    restricts its compositions and --formula bypasses it."""
+    from autoperi.io.readers import read_crystals
+
+    model = trained["composition"]
+    assert main(["sample", "--model", str(model), "-n", "6", "--steps", "2", "--out", str(tmp_path / "a")]) == 0
+    crystals = read_crystals(tmp_path / "a").crystals
+    assert len(crystals) == 6 and all(1 <= c.num_atoms <= 20 for c in crystals)
+    assert sample_into(model, tmp_path / "e", "--elements", "Ba,Ti,O", "--structure-model", str(trained["csp"])) == 0
+    assert {s for c in read_crystals(tmp_path / "e").crystals for s in c.symbols} <= {"Ba", "Ti", "O"}
+    assert sample_into(model, tmp_path / "f", "--formula", "Sr2Ti2O6") == 0
+    assert {(c.formula, c.num_atoms) for c in read_crystals(tmp_path / "f").crystals} == {("SrTiO3", 10)}
+
+
 def test_csp_gives_k_candidates_of_the_formula(trained, tmp_path):
     from autoperi.io.readers import read_crystals
 
@@ -123,10 +149,13 @@ def test_csp_gives_k_candidates_of_the_formula(trained, tmp_path):
         ["sample", "--model", "CSP"],
         ["sample", "--model", "AE"],
         ["sample", "--model", "tests/conftest.py"],
+        ["sample", "--model", "COMPOSITION", "--structure-model", "MODEL"],
+        ["sample", "--model", "MODEL", "--structure-model", "CSP"],
+        ["csp", "--formula", "SrTiO3", "--model", "COMPOSITION"],
     ],
 )
 def test_bad_input_is_one_line(trained, tmp_path, capsys, args):
-    names = {"MODEL": "dng", "CSP": "csp", "AE": "autoencoder"}
+    names = {"MODEL": "dng", "CSP": "csp", "AE": "autoencoder", "COMPOSITION": "composition"}
     args = [str(trained[names[a]]) if a in names else a for a in args]
     assert main([*args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -21,6 +21,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     choice.add_argument("--num-atoms", type=int, help="atoms per cell (default: drawn from the training data)")
     choice.add_argument("--formula", help="generate this composition as written, e.g. Li2Fe2O4")
     sample.add_argument("--elements", help="restrict de novo types to a chemical system, e.g. Li,Fe,O")
+    sample.add_argument(
+        "--structure-model",
+        help="with a composition model (e.g. mp_20-composition): the CSP model that predicts each structure "
+        "(default: the one the composition model names)",
+    )
     _add_sampling_options(sample, "samples")
     sample.set_defaults(func=run_sample)
 
@@ -54,10 +59,10 @@ def _check_counts(*values: int) -> None:
 def run_sample(args: argparse.Namespace) -> int:
     from autoperi.errors import AutoPeriError
     from autoperi.generative.sampling import element_numbers, formula_atomic_numbers, generate
-    from autoperi.training.export import load_model
+    from autoperi.training.export import load_generator
 
     _check_counts(args.num, args.steps, args.batch_size, args.num_atoms)
-    model, _, _ = load_model(args.model)
+    model, _, _ = load_generator(args.model, args.structure_model)
     compositions = None
     if args.formula:
         composition = formula_atomic_numbers(args.formula)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
 from autoperi.generative.autoencoder import PeriodicAutoencoder
+from autoperi.generative.composition import CompositionFirstGenerator
 from autoperi.generative.crystal_flow import NUM_ELEMENTS, CrystalFlow
 from autoperi.generative.latent_flow import LatentGenerator
 
@@ -52,7 +53,7 @@ def element_numbers(symbols: str) -> list[int]:
 
 
 def generate(
-    model: CrystalFlow | LatentGenerator,
+    model: CrystalFlow | LatentGenerator | CompositionFirstGenerator,
     num_atoms: Sequence[int],
     compositions: Sequence[np.ndarray] | None = None,
     steps: int = 50,

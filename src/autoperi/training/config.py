@@ -11,6 +11,7 @@ import yaml
 
 from autoperi.errors import AutoPeriError
 from autoperi.generative.autoencoder import AutoencoderConfig
+from autoperi.generative.composition import CompositionConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig
 from autoperi.physics.losses import PhysicsLossConfig
@@ -19,6 +20,7 @@ MODEL_CONFIGS: dict[str, type] = {
     "crystal_flow": CrystalFlowConfig,
     "autoencoder": AutoencoderConfig,
     "latent_flow": LatentFlowConfig,
+    "composition": CompositionConfig,
 }
 
 
@@ -46,7 +48,9 @@ class OptimConfig:
 class TrainConfig:
     name: str = "perov_5-crystal_flow"
     model_type: str = "crystal_flow"
-    model: CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig = field(default_factory=CrystalFlowConfig)
+    model: CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig | CompositionConfig = field(
+        default_factory=CrystalFlowConfig
+    )
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     physics: PhysicsLossConfig = field(default_factory=PhysicsLossConfig)  # all weights 0: no physics terms

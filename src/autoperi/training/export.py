@@ -13,6 +13,7 @@ import torch
 
 from autoperi.errors import AutoPeriError
 from autoperi.generative.autoencoder import PeriodicAutoencoder
+from autoperi.generative.composition import CompositionFirstGenerator, CompositionModel
 from autoperi.generative.crystal_flow import CrystalFlow
 from autoperi.generative.latent_flow import LatentGenerator
 from autoperi.training.config import TrainConfig
@@ -21,8 +22,10 @@ MODELS: dict[str, type[torch.nn.Module]] = {
     "crystal_flow": CrystalFlow,
     "autoencoder": PeriodicAutoencoder,
     "latent_flow": LatentGenerator,
+    "composition": CompositionModel,
 }
 GENERATORS = ("latent_flow", "crystal_flow")  # model types that `autoperi sample` and `csp` accept
+DE_NOVO_PIPELINES = ("composition",)  # model types that `autoperi sample` pairs with a structure model
 
 FORMAT = "autoperi-model-v1"
 DEFAULT_MODEL = "mp_20-latent_flow"
@@ -99,3 +102,17 @@ def load_model(
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, config, payload.get("metadata", {})
+
+
+def load_generator(
+    name_or_path: str | None = None, structure_model: str | None = None
+) -> tuple[torch.nn.Module | CompositionFirstGenerator, TrainConfig, dict]:
+    """A model for `autoperi sample`: a generator, or a composition model paired with its structure model
+    (``structure_model``, else the one its config names) as a :class:`CompositionFirstGenerator`."""
+    model, config, metadata = load_model(name_or_path, GENERATORS + DE_NOVO_PIPELINES)
+    if config.model_type == "composition":
+        structure, _, _ = load_model(structure_model or config.model.structure_model, "crystal_flow")
+        return CompositionFirstGenerator(model, structure), config, metadata
+    if structure_model:
+        raise AutoPeriError("--structure-model goes with a composition model only")
+    return model, config, metadata

@@ -1,0 +1,210 @@
+"""Composition-first generation: a small autoregressive model of cell compositions, then a structure for each.
+
+A cell with N atoms and composition {Z1: c1, ..., Zk: ck} (Z1 < ... < Zk) is the token sequence
+
+    [N] Z1 c1 Z2 c2 ... Zk ck [end]
+
+The model is a causal transformer over these tokens, conditioned on N through the first token. Every
+prediction is made under a grammar mask, in training and in sampling alike: an element token must exceed
+the previous element (so elements are distinct) and come from the allowed chemical system, a count may
+not exceed the atoms still to place, [end] comes exactly when all N atoms are placed, and the last count
+is forced to the remainder when no further element is possible. Sampled compositions therefore always
+hold exactly N atoms of distinct, allowed elements.
+
+:class:`CompositionFirstGenerator` pairs the composition model with a structure-prediction (CSP) model
+and is a de novo generator with the interface of the other generators: ``sample_num_atoms`` and
+``sample(num_atoms, atomic_numbers=None, ...)``; given ``atomic_numbers`` it predicts structures only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from autoperi.batch import CrystalBatch, batch_index
+from autoperi.errors import AutoPeriError
+from autoperi.generative.crystal_flow import (
+    NUM_ELEMENTS,
+    atom_count_histogram,
+    draw_atom_counts,
+    initial_atom_count_weights,
+)
+
+PAD, END = 0, 1
+ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + Z
+
+
+@dataclass
+class CompositionConfig:
+    hidden_dim: int = 128
+    num_layers: int = 3
+    num_heads: int = 4
+    max_atoms: int = 20
+    max_elements: int = 8  # longer compositions are left out of training (and cannot be sampled)
+    # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path.
+    structure_model: str = "mp_20-crystal_flow_csp"
+
+
+class Vocabulary:
+    """Token ids: padding, end, elements 1..NUM_ELEMENTS, counts 1..max_atoms, cell sizes 1..max_atoms."""
+
+    def __init__(self, max_atoms: int) -> None:
+        self.max_atoms = max_atoms
+        self.count_offset = ELEMENT_OFFSET + NUM_ELEMENTS
+        self.size_offset = self.count_offset + max_atoms
+        self.size = self.size_offset + max_atoms + 1
+
+    def split(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Element (0 where not an element token) and count (0 where not a count token) of every token."""
+        is_element = (tokens > ELEMENT_OFFSET) & (tokens <= self.count_offset)
+        is_count = (tokens > self.count_offset) & (tokens <= self.size_offset)
+        return torch.where(is_element, tokens - ELEMENT_OFFSET, 0), torch.where(is_count, tokens - self.count_offset, 0)
+
+
+def composition_tokens(
+    atomic_numbers: torch.Tensor, num_atoms: torch.Tensor, vocabulary: Vocabulary, max_elements: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token sequences (B, 2 + 2 max_elements) of a batch's compositions, and which crystals fit in them."""
+    crystals = len(num_atoms)
+    key = batch_index(num_atoms) * (NUM_ELEMENTS + 1) + atomic_numbers
+    keys, counts = torch.unique(key, return_counts=True)  # sorted: by crystal, then by atomic number
+    crystal, element = keys // (NUM_ELEMENTS + 1), keys % (NUM_ELEMENTS + 1)
+    per_crystal = torch.bincount(crystal, minlength=crystals)
+    rank = torch.arange(len(keys)) - (torch.cumsum(per_crystal, 0) - per_crystal)[crystal]
+    fits = per_crystal <= max_elements
+    keep = fits[crystal]
+    tokens = torch.full((crystals, 2 + 2 * max_elements), PAD, dtype=torch.long)
+    tokens[:, 0] = vocabulary.size_offset + num_atoms
+    tokens[crystal[keep], 1 + 2 * rank[keep]] = ELEMENT_OFFSET + element[keep]
+    tokens[crystal[keep], 2 + 2 * rank[keep]] = vocabulary.count_offset + counts[keep]
+    rows = torch.nonzero(fits).squeeze(1)
+    tokens[rows, 1 + 2 * per_crystal[rows]] = END
+    return tokens, fits
+
+
+def grammar_mask(
+    prefix: torch.Tensor, vocabulary: Vocabulary, max_elements: int, allowed_elements: list[int] | None = None
+) -> torch.Tensor:
+    """(B, P, vocabulary) booleans: the tokens allowed after each prefix ``prefix[:, : p + 1]``."""
+    elements, counts = vocabulary.split(prefix)
+    remaining = (prefix[:, :1] - vocabulary.size_offset) - torch.cumsum(counts, 1)
+    last_element = torch.cummax(elements, 1).values
+    chosen = torch.cumsum(elements > 0, 1)
+    ended = torch.cumsum(prefix == END, 1) > 0
+    allowed = torch.zeros(NUM_ELEMENTS + 1, dtype=torch.bool)
+    allowed[torch.tensor(allowed_elements) if allowed_elements else torch.arange(1, NUM_ELEMENTS + 1)] = True
+    # any allowed element above z, for z = 0..NUM_ELEMENTS
+    above = torch.flip(torch.cumsum(torch.flip(allowed.long(), [0]), 0), [0]) - allowed.long() > 0
+    element_next = torch.arange(prefix.shape[1]) % 2 == 0  # position p is followed by an element (or end)
+
+    mask = torch.zeros(*prefix.shape, vocabulary.size, dtype=torch.bool)
+    z = torch.arange(NUM_ELEMENTS + 1)
+    element_ok = allowed & (z > last_element[..., None]) & (remaining[..., None] > 0)
+    mask[..., ELEMENT_OFFSET + 1 : vocabulary.count_offset + 1] = (element_ok & element_next[:, None])[..., 1:]
+    mask[..., END] = element_next & (remaining == 0)
+    c = torch.arange(1, vocabulary.max_atoms + 1)
+    forced = (chosen >= max_elements) | ~above[last_element]
+    count_ok = (c <= remaining[..., None]) & (~forced[..., None] | (c == remaining[..., None]))
+    mask[..., vocabulary.count_offset + 1 : vocabulary.size_offset + 1] = count_ok & ~element_next[:, None]
+    mask[ended] = False
+    mask[..., END] |= ended
+    return mask
+
+
+class CompositionModel(nn.Module):
+    """``loss(batch)`` trains on the batch's compositions; ``sample(num_atoms)`` draws new ones."""
+
+    def __init__(self, config: CompositionConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or CompositionConfig()
+        self.vocabulary = Vocabulary(config.max_atoms)
+        self.length = 2 + 2 * config.max_elements
+        hidden = config.hidden_dim
+        self.embedding = nn.Embedding(self.vocabulary.size, hidden)
+        self.position = nn.Embedding(self.length, hidden)
+        layer = nn.TransformerEncoderLayer(
+            hidden, config.num_heads, dim_feedforward=4 * hidden, dropout=0.1, batch_first=True, norm_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, self.vocabulary.size)
+        self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
+
+    @torch.no_grad()
+    def fit_statistics(self, batch: CrystalBatch) -> None:
+        self.atom_count_weights.copy_(atom_count_histogram(batch.num_atoms, self.config.max_atoms))
+
+    def logits(self, prefix: torch.Tensor, allowed_elements: list[int] | None = None) -> torch.Tensor:
+        """Next-token logits after every prefix, -inf where the grammar forbids the token."""
+        positions = torch.arange(prefix.shape[1], device=prefix.device)
+        causal = nn.Transformer.generate_square_subsequent_mask(prefix.shape[1], device=prefix.device)
+        hidden = self.transformer(self.embedding(prefix) + self.position(positions), mask=causal, is_causal=True)
+        logits = self.head(self.norm(hidden))
+        mask = grammar_mask(prefix.cpu(), self.vocabulary, self.config.max_elements, allowed_elements)
+        return logits.masked_fill(~mask.to(logits.device), float("-inf"))
+
+    def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Mean negative log-likelihood per token of the compositions (``generator`` is unused: no noise)."""
+        tokens, fits = composition_tokens(
+            batch.atomic_numbers.cpu(), batch.num_atoms.cpu(), self.vocabulary, self.config.max_elements
+        )
+        tokens = tokens[fits].to(batch.num_atoms.device)
+        targets = tokens[:, 1:]
+        logits = self.logits(tokens[:, :-1])
+        real = targets != PAD
+        nll = nn.functional.cross_entropy(logits[real], targets[real])
+        return {"tokens": nll, "total": nll}
+
+    def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return draw_atom_counts(self.atom_count_weights, count, generator)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_atoms: torch.Tensor,
+        generator: torch.Generator | None = None,
+        allowed_elements: list[int] | None = None,
+    ) -> torch.Tensor:
+        """Atomic numbers (sorted within each crystal, crystals in order) of compositions with these atom counts."""
+        num_atoms = num_atoms.long().cpu()
+        if len(num_atoms) and (int(num_atoms.min()) < 1 or int(num_atoms.max()) > self.config.max_atoms):
+            raise AutoPeriError(f"this composition model places 1 to {self.config.max_atoms} atoms per cell")
+        tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
+        for _ in range(self.length - 1):
+            probabilities = self.logits(tokens, allowed_elements)[:, -1].softmax(-1)
+            tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
+        elements, counts = self.vocabulary.split(tokens[:, 1:])
+        elements, counts = elements[:, 0:-1:2], counts[:, 1::2]  # the last element slot is always [end]
+        return torch.repeat_interleave(elements[elements > 0], counts[elements > 0])
+
+
+class CompositionFirstGenerator:
+    """De novo generation as a composition model's draw followed by a CSP model's structure for it."""
+
+    de_novo = True
+
+    def __init__(self, composition: CompositionModel, structure: nn.Module) -> None:
+        if getattr(structure, "de_novo", True):
+            raise AutoPeriError("a composition model's structure model must be a structure-prediction (csp) model")
+        self.composition, self.structure = composition, structure
+
+    def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.composition.sample_num_atoms(count, generator)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_atoms: torch.Tensor,
+        atomic_numbers: torch.Tensor | None = None,
+        steps: int = 50,
+        method: str = "euler",
+        generator: torch.Generator | None = None,
+        allowed_elements: list[int] | None = None,
+    ) -> CrystalBatch:
+        """Compositions from the composition model (unless ``atomic_numbers`` are given), then structures."""
+        num_atoms = num_atoms.long()
+        if atomic_numbers is None:
+            atomic_numbers = self.composition.sample(num_atoms, generator, allowed_elements)
+        return self.structure.sample(num_atoms, atomic_numbers, steps, method, generator)

@@ -1,0 +1,98 @@
+"""The composition model: tokens against pymatgen's compositions, the grammar, sampling constraints, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autoperi.batch import CrystalBatch
+from autoperi.generative.composition import (
+    END,
+    PAD,
+    CompositionConfig,
+    CompositionModel,
+    Vocabulary,
+    composition_tokens,
+    grammar_mask,
+)
+from autoperi.io.pymatgen_adapter import structure_from_crystal
+
+TINY = CompositionConfig(hidden_dim=32, num_layers=1, num_heads=2, max_atoms=20, max_elements=8)
+
+
+def _decode(tokens: torch.Tensor, vocabulary: Vocabulary) -> list[dict[int, int]]:
+    elements, counts = vocabulary.split(tokens[:, 1:])
+    return [
+        {int(z): int(c) for z, c in zip(row_z[0:-1:2], row_c[1::2], strict=True) if z > 0}
+        for row_z, row_c in zip(elements, counts, strict=True)
+    ]
+
+
+def test_tokens_hold_pymatgen_compositions_and_end_after_the_last_count(mp20_sample):
+    vocabulary = Vocabulary(20)
+    batch = CrystalBatch.from_crystals(mp20_sample)
+    tokens, fits = composition_tokens(batch.atomic_numbers, batch.num_atoms, vocabulary, max_elements=8)
+    assert fits.all()
+    for crystal, row, decoded in zip(mp20_sample, tokens, _decode(tokens, vocabulary), strict=True):
+        expected = {element.Z: int(amount) for element, amount in structure_from_crystal(crystal).composition.items()}
+        assert decoded == expected
+        assert int(row[0]) - vocabulary.size_offset == crystal.num_atoms
+        assert int(row[1 + 2 * len(expected)]) == END and (row[2 + 2 * len(expected) :] == PAD).all()
+        assert list(decoded) == sorted(decoded)
+
+
+def test_compositions_with_too_many_elements_do_not_fit():
+    numbers = torch.tensor([1, 3, 5, 6, 7, 8, 9, 11])
+    _, fits = composition_tokens(numbers, torch.tensor([8]), Vocabulary(20), max_elements=7)
+    assert not fits.any()
+
+
+def test_grammar_allows_every_real_next_token_and_counts_match_a_hand_count(mp20_sample):
+    vocabulary = Vocabulary(20)
+    batch = CrystalBatch.from_crystals(mp20_sample)
+    tokens, _ = composition_tokens(batch.atomic_numbers, batch.num_atoms, vocabulary, max_elements=8)
+    mask = grammar_mask(tokens[:, :-1], vocabulary, 8)
+    targets = tokens[:, 1:]
+    assert mask.gather(2, targets[..., None]).squeeze(-1)[targets != PAD].all()
+    # Li (Z=3) x1 then O (Z=8) in a 4-atom cell: counts 1..3 after O; after O1, elements above 8 (92 of them)
+    one = vocabulary.count_offset + 1
+    prefix = torch.tensor([[vocabulary.size_offset + 4, 4, one, 9, one]])
+    allowed = grammar_mask(prefix, vocabulary, 8)[0].sum(-1).tolist()
+    assert allowed == [100, 4, 97, 3, 92]
+    # only Li and O allowed: after O nothing can follow, so O takes the remaining 3 atoms
+    restricted = grammar_mask(prefix[:, :4], vocabulary, 8, [3, 8])[0]
+    assert restricted[3].nonzero().squeeze(1).tolist() == [vocabulary.count_offset + 3]
+
+
+@pytest.mark.parametrize("allowed", [None, [3, 26, 15, 8]])
+def test_samples_have_the_requested_atoms_of_distinct_allowed_elements(allowed):
+    torch.manual_seed(0)
+    model = CompositionModel(TINY).eval()
+    num_atoms = torch.randint(1, 21, (64,), generator=torch.Generator().manual_seed(1))
+    numbers = model.sample(num_atoms, torch.Generator().manual_seed(2), allowed)
+    again = model.sample(num_atoms, torch.Generator().manual_seed(2), allowed)
+    assert torch.equal(numbers, again)
+    for count, chunk in zip(num_atoms.tolist(), torch.split(numbers, num_atoms.tolist()), strict=True):
+        assert len(chunk) == count and torch.equal(chunk, chunk.sort().values)
+        assert 1 <= len(set(chunk.tolist())) <= TINY.max_elements
+        assert allowed is None or set(chunk.tolist()) <= set(allowed)
+
+
+def test_learns_a_composition_family():
+    """After training on A1B3 cells of two element pairs, samples of 4 atoms are those compositions."""
+    torch.manual_seed(0)
+    model = CompositionModel(TINY)
+    numbers = torch.tensor([11, 17, 17, 17, 19, 35, 35, 35] * 8)
+    batch = CrystalBatch(torch.eye(3).repeat(16, 1, 1), torch.zeros(64, 3), numbers, torch.full((16,), 4))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = model.loss(batch)["total"].item()
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = model.loss(batch)["total"]
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.2 * first
+    model.eval()
+    samples = model.sample(torch.full((50,), 4), torch.Generator().manual_seed(0)).reshape(50, 4).tolist()
+    known = {(11, 17, 17, 17), (19, 35, 35, 35)}
+    assert sum(tuple(row) in known for row in samples) >= 45
