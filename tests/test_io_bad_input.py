@@ -1,5 +1,7 @@
 """Each kind of bad input is skipped with its reason when loading, and is a one-line error on the CLI."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +28,57 @@ Na Na0 0.0 0.0 0.0 1
 Cl Cl1 0.5 0.5 0.5 1
 """
 
+# Rock salt as pymatgen writes it: conventional cell, P1, with the formula it declares.
+NACL_CONVENTIONAL_CIF = """data_NaCl
+_symmetry_space_group_name_H-M   'P 1'
+_cell_length_a   5.64
+_cell_length_b   5.64
+_cell_length_c   5.64
+_cell_angle_alpha   90.0
+_cell_angle_beta   90.0
+_cell_angle_gamma   90.0
+_chemical_formula_sum   'Na4 Cl4'
+loop_
+ _symmetry_equiv_pos_site_id
+ _symmetry_equiv_pos_as_xyz
+  1  'x, y, z'
+loop_
+ _atom_site_type_symbol
+ _atom_site_label
+ _atom_site_fract_x
+ _atom_site_fract_y
+ _atom_site_fract_z
+ _atom_site_occupancy
+  Na  Na0  0.0  0.0  0.0  1
+  Na  Na1  0.0  0.5  0.5  1
+  Na  Na2  0.5  0.0  0.5  1
+  Na  Na3  0.5  0.5  0.0  1
+  Cl  Cl4  0.5  0.5  0.5  1
+  Cl  Cl5  0.5  0.0  0.0  1
+  Cl  Cl6  0.0  0.5  0.0  1
+  Cl  Cl7  0.0  0.0  0.5  1
+"""
+
+# The same crystal in Fm-3m, where the F-centring maps Cl1 onto a second Cl site listed by mistake.
+NACL_FM3M_CIF = """data_NaCl
+_symmetry_space_group_name_H-M 'F m -3 m'
+_symmetry_Int_Tables_number 225
+_cell_length_a 5.64
+_cell_length_b 5.64
+_cell_length_c 5.64
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na1 Na 0 0 0
+Cl1 Cl 0.5 0.5 0.5
+"""
+
 BAD_CIFS = {
     "malformed_cif": "data_broken\nthis is not a cif at all\n",
     "disordered": GOOD_CIF.replace("Cl Cl1 0.5 0.5 0.5 1", "Cl Cl1 0.5 0.5 0.5 0.5\nBr Br1 0.5 0.5 0.5 0.5"),
@@ -34,6 +87,9 @@ BAD_CIFS = {
     "zero_atoms": GOOD_CIF.split("loop_")[0],
     "non_positive_volume": GOOD_CIF.replace("_cell_angle_gamma 90", "_cell_angle_gamma 0"),
     "empty": "",
+    "invalid_lattice": GOOD_CIF.replace("_cell_length_a 5.64", "_cell_length_a -5.64"),
+    "inconsistent_formula": NACL_CONVENTIONAL_CIF.split("  Cl  Cl5")[0],
+    "overlapping_atoms": GOOD_CIF.replace("Cl Cl1 0.5 0.5 0.5", "Cl Cl1 0.0 0.0 0.0"),
 }
 
 
@@ -47,6 +103,45 @@ def test_bad_cif_file_gives_its_reason(tmp_path, reason):
     with pytest.raises(CrystalError) as caught:
         read_one_crystal(path)
     assert caught.value.reason == reason
+
+
+def test_cif_with_a_byte_order_mark_loads(tmp_path):
+    plain, marked = tmp_path / "plain.cif", tmp_path / "marked.cif"
+    plain.write_text(GOOD_CIF)
+    marked.write_bytes(GOOD_CIF.encode("utf-8-sig"))
+    expected, crystal = read_one_crystal(plain), read_one_crystal(marked)
+    np.testing.assert_allclose(crystal.lattice, expected.lattice)
+    np.testing.assert_array_equal(crystal.atomic_numbers, [11, 17])
+
+
+def test_negative_cell_length_is_refused_not_flipped(tmp_path):
+    path = tmp_path / "negative.cif"
+    path.write_text(BAD_CIFS["invalid_lattice"])
+    with pytest.raises(CrystalError, match=re.escape("_cell_length_a is -5.64: a cell length must be positive")):
+        read_one_crystal(path)
+
+
+def test_cif_cut_off_in_its_atom_loop_is_refused(tmp_path):
+    complete, cut = tmp_path / "complete.cif", tmp_path / "cut.cif"
+    complete.write_text(NACL_CONVENTIONAL_CIF)
+    assert read_one_crystal(complete).num_atoms == 8
+    for line in ("  Na  Na1", "  Cl  Cl4", "  Cl  Cl7"):  # one Na left, every Cl lost, one Cl lost
+        cut.write_text(NACL_CONVENTIONAL_CIF.split(line)[0])
+        with pytest.raises(CrystalError, match="_chemical_formula_sum is 'Na4 Cl4'") as caught:
+            read_one_crystal(cut)
+        assert caught.value.reason == "inconsistent_formula"
+
+
+def test_atoms_at_one_position_are_named_as_overlapping(tmp_path):
+    path = tmp_path / "overlap.cif"
+    path.write_text(GOOD_CIF.replace("Cl Cl1 0.5 0.5 0.5", "Cl Cl1 0.0 0.0 0.00002"))
+    with pytest.raises(CrystalError, match=r"overlapping atoms: Na0 and Cl1 are 0\.000 Å apart"):
+        read_one_crystal(path)
+    path.write_text(NACL_FM3M_CIF)
+    assert read_one_crystal(path).num_atoms == 8
+    path.write_text(NACL_FM3M_CIF + "Cl2 Cl 0.5 0 0\n")  # an F-centring image of Cl1
+    with pytest.raises(CrystalError, match=re.escape("overlapping atoms: Cl1 and Cl2 are 0.000 Å apart")):
+        read_one_crystal(path)
 
 
 def test_too_many_atoms_is_a_limit(tmp_path):
@@ -65,7 +160,7 @@ def test_csv_load_skips_bad_rows_and_reports_why(tmp_path):
     assert [c.id for c in report.crystals] == ["good-1", "good-2"]
     assert dict(report.skipped) == dict.fromkeys(BAD_CIFS, 1)
     summary = report.summary()
-    assert "skipped 7" in summary and "bad-disordered" in summary
+    assert f"skipped {len(BAD_CIFS)}" in summary and "bad-disordered" in summary
 
 
 def test_extxyz_with_nan_or_unknown_element(tmp_path):
@@ -103,7 +198,9 @@ def test_unknown_format(tmp_path):
         read_crystals(path)
 
 
-@pytest.mark.parametrize("reason", ["malformed_cif", "disordered", "non_finite", "empty"])
+@pytest.mark.parametrize(
+    "reason", ["malformed_cif", "disordered", "non_finite", "empty", "invalid_lattice", "overlapping_atoms"]
+)
 def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys, reason):
     path = tmp_path / "bad.cif"
     path.write_text(BAD_CIFS[reason])
@@ -115,6 +212,7 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys, reason):
     assert "Traceback" not in captured.err + captured.out
 
 
+@pytest.mark.parametrize("reason", ["malformed_cif", "invalid_lattice", "inconsistent_formula", "overlapping_atoms"])
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -123,13 +221,14 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path, capsys, reason):
         ["relax", "BAD", "--out", "OUT"],
     ],
 )
-def test_every_reading_command_rejects_a_malformed_file(tmp_path, capsys, arguments):
+def test_every_reading_command_rejects_a_bad_file(tmp_path, capsys, arguments, reason):
     path = tmp_path / "bad.cif"
-    path.write_text(BAD_CIFS["malformed_cif"])
+    path.write_text(BAD_CIFS[reason])
     substitutions = {"BAD": str(path), "OUT": str(tmp_path / "out")}
     assert main([substitutions.get(a, a) for a in arguments]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert read_crystals(path).first_error[reason].split(": ", 1)[1] in captured.err
 
 
 def test_cli_missing_file(tmp_path, capsys):

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 from pymatgen.core import DummySpecies, Lattice, Structure
-from pymatgen.io.cif import CifParser, CifWriter
+from pymatgen.io.cif import CifFile, CifParser, CifWriter
 
 from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
 from autoperi.errors import CrystalError
+from autoperi.io.cif_checks import check_cell_lengths, check_declared_formula, closest_sites
 
 
 def right_handed(crystal: Crystal) -> Crystal:
@@ -58,19 +59,27 @@ def niggli_reduced_structure(crystal: Crystal) -> Crystal:
 
 def parse_cif_text(text: str, crystal_id: str | None = None) -> list[Crystal]:
     """All structures in a CIF string; raises :class:`CrystalError` with a one-line reason."""
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise CrystalError("empty", "the CIF is empty")
+    parser = None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             parser = CifParser.from_str(text, occupancy_tolerance=1.0)
+            blocks = list(parser.as_dict().values())
+            for block in blocks:
+                check_cell_lengths(block)
             structures = parser.parse_structures(primitive=False, on_error="raise")
     except CrystalError:
         raise
     except Exception as error:
-        raise CrystalError(*_describe_cif_failure(text, error, caught)) from None
+        raise CrystalError(*_describe_cif_failure(text, error, caught, parser)) from None
     if not structures:
         raise CrystalError("malformed_cif", "no structure could be read from the CIF")
+    if len(blocks) == len(structures):
+        for block, structure in zip(blocks, structures, strict=True):
+            check_declared_formula(block, structure)
     return [crystal_from_structure(s, crystal_id) for s in structures]
 
 
@@ -84,10 +93,15 @@ _CIF_FAILURE_CAUSES = (
 )
 
 
-def _describe_cif_failure(text: str, error: Exception, caught: list) -> tuple[str, str]:
+def _describe_cif_failure(text: str, error: Exception, caught: list, parser: CifParser | None) -> tuple[str, str]:
     messages = (" ".join(str(w.message) for w in caught) + " " + str(error)).lower()
     if "_cell_length" not in text:
         return "malformed_cif", "malformed CIF: no cell parameters (_cell_length_a ...)"
+    if "exceeded tolerance" in messages and parser is not None:
+        blocks = CifFile.from_str(text).data.values()
+        pairs = [pair for block in blocks if (pair := closest_sites(parser, block))]
+        if pairs:
+            return "overlapping_atoms", min(pairs)[1]
     for fragments, reason, explanation in _CIF_FAILURE_CAUSES:
         if any(fragment in messages for fragment in fragments):
             return reason, explanation
