@@ -83,19 +83,17 @@ def composition_is_valid(elements: tuple[int, ...], counts: tuple[int, ...]) -> 
 
 
 def _passes_pauling_test(oxidation_states: tuple[int, ...], electronegativities: list[float | None]) -> bool:
-    """Cations less electronegative than anions, pair by pair, in the reference's order.
+    """Cations less electronegative than anions, pair by pair, as the reference ran SMACT 2.2.1's test.
 
-    The reference ran SMACT's pairwise test with ``None`` for a missing electronegativity: the first
-    cation-anion comparison that met one raised ``TypeError``, which it caught as a pass. SMACT 4 returns
-    NaN (or treats ``None`` as a failure) instead, so the test is written out here with those semantics.
+    Its ``eneg_states_test`` compared a cation-anion pair before looking for a missing electronegativity
+    (``None >= x`` raised ``TypeError``, which the reference caught as a pass), and returned False for any
+    other pair (same sign, or a zero state) with a missing value. SMACT 4 returns False for every such pair.
     """
     pairs = itertools.combinations(zip(oxidation_states, electronegativities, strict=True), 2)
     for (ox1, eneg1), (ox2, eneg2) in pairs:
-        if ox1 * ox2 >= 0:
-            continue
         if _missing(eneg1) or _missing(eneg2):
-            return True
-        if (ox1 > 0 and eneg1 >= eneg2) or (ox1 < 0 and eneg1 <= eneg2):
+            return ox1 * ox2 < 0
+        if (ox1 > 0 and ox2 < 0 and eneg1 >= eneg2) or (ox1 < 0 and ox2 > 0 and eneg1 <= eneg2):
             return False
     return True
 
