@@ -32,6 +32,23 @@ class GeneratorModule(L.LightningModule):
             self.model, multi_avg_fn=get_ema_multi_avg_fn(self.config.optim.ema_decay), use_buffers=True
         ).requires_grad_(False)  # updated by averaging, never by gradients (and so invisible to DDP)
         self.validation_generator = torch.Generator()
+        # Training this model has cost before this process: from init_from's lineage or a resumed checkpoint.
+        self.prior_steps = 0
+        self.prior_cpu_seconds = 0.0
+        self._process_cpu_start = time.process_time()
+
+    def total_cpu_seconds(self) -> float:
+        """CPU seconds of training so far, over every run in this model's lineage (this process included)."""
+        return self.prior_cpu_seconds + time.process_time() - self._process_cpu_start
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["autoperi_lineage"] = {"prior_steps": self.prior_steps, "cpu_seconds": self.total_cpu_seconds()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        lineage = checkpoint.get("autoperi_lineage", {})
+        self.prior_steps = lineage.get("prior_steps", 0)
+        self.prior_cpu_seconds = lineage.get("cpu_seconds", 0.0)
+        self._process_cpu_start = time.process_time()
 
     def transfer_batch_to_device(self, batch: CrystalBatch, device: torch.device, dataloader_idx: int):
         return batch.to(device)

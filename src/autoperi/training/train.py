@@ -36,30 +36,43 @@ def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) 
     )
 
 
-def _initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
-    """The weights and statistics of ``config.init_from``, a model with the same model config."""
-    model, base, _ = load_model(config.init_from, config.model_type)
+def _start_from_base_model(module, config: TrainConfig) -> None:
+    """The weights and statistics of ``config.init_from`` (a model with the same model config), and the steps
+    and CPU seconds its training cost, so that totals accumulate over every run of a lineage."""
+    model, base, metadata = load_model(config.init_from, config.model_type)
     training_only = {name: getattr(config.model, name) for name in getattr(config.model, "training_only_fields", ())}
     if replace(base.model, **training_only) != config.model:
         raise AutoPeriError(f"init_from {config.init_from}: its model config differs from this config's model")
-    return model.state_dict()
+    module.model.load_state_dict(model.state_dict())
+    module.prior_steps = int(metadata.get("total_steps", metadata.get("steps", 0)))
+    module.prior_cpu_seconds = float(metadata.get("total_cpu_seconds", metadata.get("cpu_seconds_this_run", 0.0)))
 
 
 def _metadata(config: TrainConfig, train_set: list[Crystal]) -> dict:
     return {"dataset": config.data.dataset, "train_split": config.data.train_split, "train_crystals": len(train_set)}
 
 
+def _progress(module, steps: int) -> dict:
+    """Steps of this run and CPU seconds of this process, and both totals over the model's lineage."""
+    return {
+        "steps": steps,
+        "cpu_seconds_this_run": round(time.process_time(), 1),
+        "total_steps": module.prior_steps + steps,
+        "total_cpu_seconds": round(module.total_cpu_seconds(), 1),
+    }
+
+
 def _snapshot_callback(config: TrainConfig, out: Path, metadata: dict):
-    """Exports the EMA model every ``config.snapshot_every_steps`` steps, with the step and the CPU seconds
-    this process has spent (``cpu_seconds_this_run``), so learning curves can be drawn afterwards."""
+    """Exports the EMA model every ``config.snapshot_every_steps`` steps with its :func:`_progress`, so that
+    learning curves can be drawn afterwards (benchmarks/learning_curve.py)."""
     import lightning as L
 
     class Snapshots(L.Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
             step = trainer.global_step
             if trainer.is_global_zero and step % config.snapshot_every_steps == 0:
-                extra = {"steps": step, "cpu_seconds_this_run": round(time.process_time(), 1)}
-                save_model(module.ema.module, config, out / SNAPSHOT_FOLDER / f"step_{step:06d}.pt", metadata | extra)
+                path = out / SNAPSHOT_FOLDER / f"step_{module.prior_steps + step:06d}.pt"
+                save_model(module.ema.module, config, path, metadata | _progress(module, step))
 
     return Snapshots()
 
@@ -98,7 +111,7 @@ def train(
     checkpoint = out / "checkpoints" / LAST_CHECKPOINT
     if not (resume and checkpoint.exists()):
         if config.init_from:  # all weights, a latent flow's autoencoder included
-            module.model.load_state_dict(_initial_weights(config))
+            _start_from_base_model(module, config)
         else:
             load_pretrained_parts(module.model, config)
             module.model.fit_statistics(CrystalBatch.from_crystals(train_set, dtype=torch.float64))
@@ -136,11 +149,8 @@ def train(
         _loader(val_set, config.data.batch_size, False, config.seed),
         ckpt_path=str(checkpoint) if resume and checkpoint.exists() else None,
     )
-    metadata = _metadata(config, train_set) | {
-        "steps": int(trainer.global_step),
-        "wall_seconds_this_run": round(time.time() - started, 1),
-        "cpu_seconds_this_run": round(time.process_time(), 1),
-    }
+    metadata = _metadata(config, train_set) | _progress(module, int(trainer.global_step))
+    metadata["wall_seconds_this_run"] = round(time.time() - started, 1)
     if not trainer.is_global_zero:
         return None
     return save_model(module.ema.module, config, out / "model.pt", metadata)
