@@ -1,12 +1,18 @@
-"""Structure prediction on a test split: k candidates per target composition, match rate and RMSE.
+"""Structure prediction on a split: k candidates per target composition, match rate and RMSE.
 
-python benchmarks/csp_benchmark.py --model runs/perov_5-crystal_flow_csp --dataset perov_5 --count 500 --k 1
+python benchmarks/csp_benchmark.py --strategy template --dataset mp_20 --count 0 --k 1 --json out.json
+python benchmarks/csp_benchmark.py --strategy flow --model runs/perov_5-crystal_flow_csp --dataset perov_5 --k 1
+python benchmarks/csp_benchmark.py --strategy hybrid --model MODEL --split lowdata_val --count 200 --refine-t0 0.8
 
-Targets are the first ``--count`` crystals of the split (or all with ``--count 0``). Candidates are written
-to ``--out`` (one CIF each, ids ``<target id>-<j>``), so ``autoperi evaluate OUT --reference DATASET
---task csp`` rescores them. Match rate and RMSE use StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10) as
-in DiffCSP (see docs/evaluation.md); both the reference rule (invalid prediction or target never matches)
-and the structural-only rule are printed.
+Targets are the first ``--count`` crystals of the split (or all with ``--count 0``). Strategies are those of
+:mod:`autoperi.generative.csp`; templates come from ``--template-split`` of the same dataset (the low-data
+training pool by default, never the split scored). Candidates are written to ``--out`` (one CIF each, ids
+``<target id>-<j>``), so ``autoperi evaluate OUT --reference DATASET --task csp`` rescores them. Match rate
+and RMSE use StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10) as in DiffCSP (see docs/evaluation.md);
+both the reference rule (invalid prediction or target never matches) and the structural-only rule are
+printed. ``match_rate`` counts targets with at least one candidate; ``match_rate_all_targets`` counts a
+target without candidates (no template) as a miss. ``match_rate_by_rank`` is the fraction of candidates at
+each position of the ranked lists that match (structural rule).
 """
 
 from __future__ import annotations
@@ -15,57 +21,95 @@ import argparse
 import json
 import os
 import time
+from collections import Counter
+from pathlib import Path
 
 import torch
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, help="a CSP model: model.pt or its run folder")
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--strategy", default="flow", choices=("template", "flow", "hybrid"))
+    parser.add_argument("--model", help="a CSP model: model.pt or its run folder (flow and hybrid)")
     parser.add_argument("--dataset", default="perov_5")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--template-split", default="lowdata_train", help="the split templates come from")
+    parser.add_argument("--no-volume-scaling", action="store_true", help="keep each template's cell volume")
     parser.add_argument("--count", type=int, default=500, help="targets (0: the whole split)")
     parser.add_argument("--k", type=int, default=1, help="candidates per target")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--method", default="euler")
+    parser.add_argument("--refine-t0", type=float, help="hybrid: refine templates with the flow from this time")
+    parser.add_argument("--no-refine-noise", action="store_true", help="refine from the template, no base noise")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--workers", type=int, help="matching processes (default: all cores)")
+    parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument("--out", default=None, help="folder for the candidate CIFs (default: none written)")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from autoperi.data import load_split
-    from autoperi.generative.sampling import generate, write_sample_folder
-    from autoperi.metrics.csp import match_rate_and_rmse
+    from autoperi.generative.csp import CSPSettings, predict_structures
+    from autoperi.generative.sampling import write_sample_folder
+    from autoperi.generative.templates import TemplateLibrary
+    from autoperi.metrics.csp import match_rate_by_rank, score_candidates, summarise_scores
     from autoperi.training.export import load_model
 
-    model, config, metadata = load_model(args.model)
+    settings = CSPSettings(
+        args.strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0,
+        not args.no_refine_noise,
+    )  # fmt: skip
+    model, config, metadata = load_model(args.model) if args.strategy != "template" else (None, None, {})
+    library = None
+    if args.strategy != "flow":
+        library = TemplateLibrary(load_split(args.dataset, args.template_split).crystals, not args.no_volume_scaling)
     targets = list(load_split(args.dataset, args.split))
     targets = targets[: args.count] if args.count else targets
-    compositions = [t.atomic_numbers for t in targets for _ in range(args.k)]
-    start = time.perf_counter()
-    candidates = generate(
-        model, [len(c) for c in compositions], compositions, args.steps, args.method, args.seed, args.batch_size
-    )
-    sampling_seconds = time.perf_counter() - start
-    for index, candidate in enumerate(candidates):
-        candidate.id = f"{targets[index // args.k].id}-{index % args.k}"
+    start, cpu_start = time.perf_counter(), time.process_time()
+    groups = predict_structures([t.atomic_numbers for t in targets], settings, model, library)
+    predict_seconds, predict_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    for target, group in zip(targets, groups, strict=True):
+        for j, candidate in enumerate(group):
+            candidate.id = f"{target.id}-{j}"
     if args.out:
-        write_sample_folder(candidates, args.out)
-    groups = [candidates[i * args.k : (i + 1) * args.k] for i in range(len(targets))]
-    result = match_rate_and_rmse(groups, targets)
+        write_sample_folder([c for group in groups for c in group], args.out)
+    start = time.perf_counter()
+    scores = score_candidates(groups, targets, args.workers)
+    result = summarise_scores(scores, [len(group) for group in groups])
+    matched = result["match_rate"] * result["n_targets"]
     result.update(
-        model=config.name,
+        match_rate_all_targets=matched / len(targets) if targets else 0.0,
+        match_rate_by_rank=[round(rate, 4) for rate in match_rate_by_rank(scores)],
+        sources=dict(Counter(c.properties.get("source") for group in groups for c in group)),
+        strategy=args.strategy,
+        model=config.name if config else None,
+        model_path=args.model,
         training_steps=metadata.get("steps"),
         dataset=f"{args.dataset}/{args.split}",
+        templates=f"{args.dataset}/{args.template_split}" if library else None,
+        volume_scaling=not args.no_volume_scaling if library else None,
+        refine_t0=args.refine_t0,
+        refine_noise=not args.no_refine_noise if args.refine_t0 is not None else None,
         steps=args.steps,
         method=args.method,
         seed=args.seed,
-        sampling_seconds=round(sampling_seconds, 1),
-        crystals_per_second=round(len(candidates) / sampling_seconds, 2),
+        predict_seconds=round(predict_seconds, 1),
+        predict_cpu_seconds=round(predict_cpu, 1),
+        match_seconds=round(time.perf_counter() - start, 1),
         torch_threads=torch.get_num_threads(),
         cpus=os.cpu_count(),
     )
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -296,6 +296,43 @@ class CrystalFlow(nn.Module):
         state = self.base_state(num_atoms, generator)
         return self.integrate_from(state, num_atoms, atomic_numbers, steps, method, allowed_elements)
 
+    def path_state(
+        self, batch: CrystalBatch, t0: float, generator: torch.Generator | None = None, noise: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """The state at time ``t0`` on the path to the given crystals (e.g. templates to refine): with ``noise``,
+        the point ``t0`` of the way from a base draw to them, as on the training paths; else the crystals."""
+        clean = self.clean_state(batch)
+        if not noise:
+            return clean
+        space = self.product_space(batch.batch)
+        base = self.base_state(batch.num_atoms, generator)
+        time = torch.tensor(t0, dtype=batch.frac_coords.dtype)
+        return {
+            key: manifold.interpolate(base[key], clean[key], time, space.groups.get(key))
+            for key, manifold in space.manifolds.items()
+        }
+
+    @torch.no_grad()
+    def refine(
+        self,
+        batch: CrystalBatch,
+        t0: float,
+        steps: int = 10,
+        method: str = "euler",
+        generator: torch.Generator | None = None,
+        noise: bool = True,
+    ) -> CrystalBatch:
+        """Crystals refined by the flow from time ``t0`` (see :meth:`path_state`), ``steps`` steps to t = 1,
+        with the batch's composition."""
+        if self.de_novo:
+            raise ValueError("refinement keeps the composition: it needs a structure-prediction model")
+        if not 0.0 <= t0 < 1.0:
+            raise ValueError(f"the start time must be in [0, 1), got {t0}")
+        state = self.path_state(batch, t0, generator, noise)
+        lattices = batch.lattices if self.config.mode == "coords" else None
+        numbers = batch.atomic_numbers
+        return self.integrate_from(state, batch.num_atoms, numbers, steps, method, lattices=lattices, t0=t0)
+
     def integrate_from(
         self,
         state: dict[str, torch.Tensor],
@@ -306,8 +343,9 @@ class CrystalFlow(nn.Module):
         allowed_elements: list[int] | None = None,
         lattices: torch.Tensor | None = None,
         atom_condition: torch.Tensor | None = None,
+        t0: float = 0.0,
     ) -> CrystalBatch:
-        """Integrate a base state to crystals.
+        """Integrate a state at time ``t0`` (a base state when 0) to crystals at t = 1.
 
         ``atomic_numbers`` (N,), in batch order, fixes the composition (required in CSP mode; in de novo
         mode the types are otherwise revealed during integration). ``allowed_elements`` restricts revealed
@@ -338,7 +376,8 @@ class CrystalFlow(nn.Module):
             choice = (latest_logits[0] + mask + current["gumbel"]).argmax(-1) + 1
             return {**current, "types": torch.where(due, choice, current["types"])}
 
-        final = integrate(field, state, space, steps=steps, method=method, after_step=reveal_types if reveal else None)
+        after_step = reveal_types if reveal else None
+        final = integrate(field, state, space, steps=steps, method=method, t0=t0, after_step=after_step)
         if lattices is None:
             lattices = self.decode_lattices(final["lattice"], num_atoms)
         return CrystalBatch(lattices, final["frac"], final["types"], num_atoms)

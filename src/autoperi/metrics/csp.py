@@ -88,12 +88,15 @@ def match_rate_and_rmse(
     candidates: list[list[Crystal]], targets: list[Crystal], workers: int | None = None
 ) -> dict[str, float | int | None]:
     """Match rate and mean best RMSE of ``candidates[i]`` (k crystals) against ``targets[i]``."""
-    scores = score_candidates(candidates, targets, workers)
+    return summarise_scores(score_candidates(candidates, targets, workers), [len(group) for group in candidates])
+
+
+def summarise_scores(scores: CandidateScores, sizes: list[int]) -> dict[str, float | int | None]:
+    """The summary of :func:`match_rate_and_rmse` from scored candidates (``sizes``: candidates per target)."""
     matchable = ~np.isnan(scores.rms)
     reference_rule = matchable & scores.fully_valid & scores.target_valid[scores.target_index]
-    match_rate, rmse = _summarise(scores, reference_rule, len(targets))
-    match_rate_structural, rmse_structural = _summarise(scores, matchable, len(targets))
-    sizes = [len(group) for group in candidates]
+    match_rate, rmse = _summarise(scores, reference_rule, len(sizes))
+    match_rate_structural, rmse_structural = _summarise(scores, matchable, len(sizes))
     return {
         "match_rate": match_rate,
         "rmse": rmse,
@@ -103,8 +106,16 @@ def match_rate_and_rmse(
         "n_targets_without_candidates": int(sum(1 for size in sizes if not size)),
         "candidates_per_target": int(max(sizes, default=0)),
         "candidate_struct_valid": float(scores.structurally_valid.mean()) if sum(sizes) else 0.0,
-        "target_valid": float(scores.target_valid.mean()) if len(targets) else 0.0,
+        "target_valid": float(scores.target_valid.mean()) if len(sizes) else 0.0,
     }
+
+
+def match_rate_by_rank(scores: CandidateScores) -> list[float]:
+    """Fraction of the candidates at each position within their target's list that match (structural rule)."""
+    first = np.searchsorted(scores.target_index, scores.target_index)  # candidates are grouped by target, in order
+    rank = np.arange(len(scores.target_index)) - first
+    matched = ~np.isnan(scores.rms)
+    return [float(matched[rank == r].mean()) for r in range(int(rank.max()) + 1)] if len(rank) else []
 
 
 def target_key(crystal: Crystal) -> str | None:

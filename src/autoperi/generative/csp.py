@@ -1,0 +1,119 @@
+"""Structure prediction for given compositions: template retrieval, the CSP flow, or both (hybrid).
+
+- ``template``: the k nearest relabelled training crystals (:mod:`autoperi.generative.templates`); a
+  composition whose anonymous formula no training crystal has gets no candidate.
+- ``flow``: k draws of a CSP crystal flow from noise.
+- ``hybrid``: the template candidates first (nearest template first), optionally refined by the flow from
+  time ``refine_t0`` (:meth:`CrystalFlow.refine`), then flow draws from noise up to k candidates, so a
+  composition without templates is covered by the flow alone.
+
+Every candidate records where it came from in ``properties["source"]`` (``template``, ``refined`` or
+``flow``) and, for templates, ``template_id`` and ``template_distance``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from autoperi.batch import CrystalBatch
+from autoperi.crystal import Crystal
+from autoperi.errors import AutoPeriError
+from autoperi.generative.crystal_flow import CrystalFlow
+from autoperi.generative.sampling import generate
+from autoperi.generative.templates import TemplateLibrary
+
+STRATEGIES = ("template", "flow", "hybrid")
+
+
+@dataclass(frozen=True)
+class CSPSettings:
+    strategy: str = "hybrid"
+    k: int = 1
+    steps: int = 50  # flow steps from noise; refinement takes the same step length over [t0, 1]
+    method: str = "euler"
+    seed: int = 0
+    batch_size: int = 64
+    refine_t0: float | None = None  # hybrid: refine templates with the flow from this time; None keeps them
+    refine_noise: bool = True  # start refinement on the training path (base noise mixed in), else at the template
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise AutoPeriError(f"unknown strategy {self.strategy!r} (choose from {', '.join(STRATEGIES)})")
+        if self.k < 1 or self.steps < 1 or self.batch_size < 1:
+            raise AutoPeriError("k, steps and the batch size must be positive")
+        if self.refine_t0 is not None and not 0.0 <= self.refine_t0 < 1.0:
+            raise AutoPeriError(f"the refinement start time must be in [0, 1), got {self.refine_t0}")
+
+    @property
+    def refine_steps(self) -> int:
+        return max(1, math.ceil(self.steps * (1.0 - (self.refine_t0 or 0.0))))
+
+
+def predict_structures(
+    compositions: Sequence[np.ndarray],
+    settings: CSPSettings,
+    model: CrystalFlow | None = None,
+    library: TemplateLibrary | None = None,
+) -> list[list[Crystal]]:
+    """Up to ``settings.k`` candidates per composition (atomic numbers of the cell), in ranked order."""
+    if settings.strategy != "template" and model is None:
+        raise AutoPeriError(f"the {settings.strategy} strategy needs a CSP model")
+    if settings.strategy != "flow" and library is None:
+        raise AutoPeriError(f"the {settings.strategy} strategy needs a template library")
+    groups: list[list[Crystal]] = [[] for _ in compositions]
+    if settings.strategy != "flow":
+        groups = [_tagged(library.candidates(c, settings.k), "template") for c in compositions]
+    if settings.strategy == "hybrid" and settings.refine_t0 is not None:
+        groups = _refine_groups(model, groups, settings)
+    if settings.strategy != "template":
+        _fill_with_flow(model, compositions, groups, settings)
+    return groups
+
+
+def _tagged(crystals: list[Crystal], source: str) -> list[Crystal]:
+    for crystal in crystals:
+        crystal.properties["source"] = source
+    return crystals
+
+
+def refine_crystals(model: CrystalFlow, crystals: Sequence[Crystal], settings: CSPSettings) -> list[Crystal]:
+    """The crystals refined by the flow from ``settings.refine_t0``, in batches, seeded; properties are kept.
+
+    The crystals should be in their Niggli-reduced cell, as the flow was trained (templates are)."""
+    refined: list[Crystal] = []
+    for start in range(0, len(crystals), settings.batch_size):
+        chunk = crystals[start : start + settings.batch_size]
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + start)
+        batch = CrystalBatch.from_crystals(list(chunk), dtype=next(model.parameters()).dtype)
+        out = model.refine(
+            batch, settings.refine_t0, settings.refine_steps, settings.method, generator, settings.refine_noise
+        )
+        for source, crystal in zip(chunk, out.to_crystals(), strict=True):
+            refined.append(crystal.wrapped().copy(id=source.id, properties={**source.properties, "source": "refined"}))
+    return refined
+
+
+def _refine_groups(model: CrystalFlow, groups: list[list[Crystal]], settings: CSPSettings) -> list[list[Crystal]]:
+    flat = refine_crystals(model, [c for group in groups for c in group], settings)
+    bounds = np.cumsum([0] + [len(group) for group in groups])
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(groups))]
+
+
+def _fill_with_flow(
+    model: CrystalFlow, compositions: Sequence[np.ndarray], groups: list[list[Crystal]], settings: CSPSettings
+) -> None:
+    """Append flow draws from noise until every group has ``settings.k`` candidates."""
+    owners = [i for i, group in enumerate(groups) for _ in range(settings.k - len(group))]
+    if not owners:
+        return
+    chosen = [np.asarray(compositions[i]) for i in owners]
+    drawn = generate(
+        model, [len(c) for c in chosen], chosen, settings.steps, settings.method, settings.seed, settings.batch_size
+    )
+    for owner, crystal in zip(owners, drawn, strict=True):
+        groups[owner].append(_tagged([crystal], "flow")[0])

@@ -1,0 +1,151 @@
+"""Template-retrieval structure prediction: known crystals of the same anonymous formula, relabelled.
+
+A crystal's anonymous formula is the multiset of its per-species atom counts (``Li4Fe4P4O16`` and
+``Na4Mn4As4S16`` share ``(16, 4, 4, 4)``). For a target composition, every training crystal with the same
+anonymous formula is a template. Species are put in a canonical order on both sides (by atom count, most
+first, then Pauling electronegativity, then Mendeleev number, then atomic number) and the template's i-th
+species becomes the target's i-th. Templates are ranked by the distance between their elements and the
+target's in Mendeleev number (the sum over species of the absolute differences), nearest first, ties by
+position in the training pool. A template keeps its fractional coordinates and cell shape; with volume
+scaling its cell is scaled to the target's estimated volume, the sum of per-element volumes fitted to the
+training pool by non-negative least squares.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import numpy as np
+
+from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
+from autoperi.errors import AutoPeriError
+
+AnonymousFormula = tuple[int, ...]
+
+
+@cache
+def _element_keys(z: int) -> tuple[float, float]:
+    """(Pauling electronegativity, Mendeleev number) of element ``z``; a missing value sorts last."""
+    import warnings
+
+    from pymatgen.core import Element
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # noble gases have no Pauling electronegativity
+        element = Element.from_Z(z)
+        electronegativity = float(element.X)
+    mendeleev = element.mendeleev_no
+    return (
+        electronegativity if np.isfinite(electronegativity) else np.inf,
+        float(mendeleev) if mendeleev is not None else np.inf,
+    )
+
+
+def mendeleev_number(z: int) -> float:
+    return _element_keys(z)[1]
+
+
+def species_order(atomic_numbers: Sequence[int] | np.ndarray) -> tuple[tuple[int, ...], AnonymousFormula]:
+    """Distinct species in canonical order (count descending, electronegativity, Mendeleev number, Z) and their
+    counts in that order (the anonymous formula)."""
+    counts = Counter(int(z) for z in atomic_numbers)
+    species = sorted(counts, key=lambda z: (-counts[z], *_element_keys(z), z))
+    return tuple(species), tuple(counts[z] for z in species)
+
+
+def element_distance(template_species: Sequence[int], target_species: Sequence[int]) -> float:
+    """Sum of |Mendeleev number difference| over species mapped in canonical order."""
+    pairs = zip(template_species, target_species, strict=True)
+    return float(sum(abs(mendeleev_number(a) - mendeleev_number(b)) for a, b in pairs))
+
+
+def fit_element_volumes(crystals: Sequence[Crystal]) -> np.ndarray:
+    """Per-element volumes (Å^3, index = atomic number) with cell volume ≈ sum of its atoms' volumes, fitted by
+    non-negative least squares; elements absent from ``crystals`` get NaN."""
+    from scipy.optimize import nnls
+
+    counts = np.zeros((len(crystals), MAX_ATOMIC_NUMBER + 1))
+    for row, crystal in enumerate(crystals):
+        np.add.at(counts[row], crystal.atomic_numbers, 1.0)
+    volumes = np.array([crystal.volume for crystal in crystals])
+    present = counts.sum(axis=0) > 0
+    scale = counts[:, present].sum(axis=1)  # relative error per crystal: rows divided by the atom count
+    design, target = counts[:, present] / scale[:, None], volumes / scale
+    # The same minimiser as nnls(design, target), from the small normal equations (Cholesky factor of the Gram).
+    gram = design.T @ design
+    factor = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) / len(gram) * np.eye(len(gram))).T
+    fitted, _ = nnls(factor, np.linalg.solve(factor.T, design.T @ target))
+    result = np.full(MAX_ATOMIC_NUMBER + 1, np.nan)
+    result[present] = fitted
+    return result
+
+
+@dataclass(frozen=True)
+class _Template:
+    index: int  # position in the library's pool
+    species: tuple[int, ...]  # canonical order
+
+
+class TemplateLibrary:
+    """Training crystals indexed by anonymous formula; :meth:`candidates` gives the top-k relabelled ones."""
+
+    def __init__(self, crystals: Sequence[Crystal], scale_volume: bool = True) -> None:
+        self.crystals = list(crystals)
+        self.scale_volume = scale_volume
+        self.element_volumes = fit_element_volumes(self.crystals) if scale_volume and self.crystals else None
+        self._by_formula: dict[AnonymousFormula, list[_Template]] = defaultdict(list)
+        for index, crystal in enumerate(self.crystals):
+            species, formula = species_order(crystal.atomic_numbers)
+            self._by_formula[formula].append(_Template(index, species))
+        self.elements = frozenset(int(z) for crystal in self.crystals for z in np.unique(crystal.atomic_numbers))
+
+    def __len__(self) -> int:
+        return len(self.crystals)
+
+    def num_templates(self, composition: Sequence[int] | np.ndarray) -> int:
+        return len(self._by_formula.get(species_order(composition)[1], []))
+
+    def ranked(self, composition: Sequence[int] | np.ndarray) -> list[tuple[float, _Template]]:
+        """(element distance, template) of every template for ``composition``, nearest first."""
+        species, formula = species_order(composition)
+        scored = [(element_distance(t.species, species), t) for t in self._by_formula.get(formula, [])]
+        return sorted(scored, key=lambda item: (item[0], item[1].index))
+
+    def candidates(self, composition: Sequence[int] | np.ndarray, k: int = 1) -> list[Crystal]:
+        """Up to ``k`` relabelled templates for ``composition`` (atomic numbers of the cell), nearest first.
+
+        Each candidate carries ``template_id`` and ``template_distance`` in its properties; an empty list
+        means no training crystal has this anonymous formula."""
+        if k < 1:
+            raise AutoPeriError("the number of candidates must be positive")
+        target_species, _ = species_order(composition)
+        nearest = self.ranked(composition)[:k]
+        return [self._relabel(template, target_species, distance) for distance, template in nearest]
+
+    def _relabel(self, template: _Template, target_species: tuple[int, ...], distance: float) -> Crystal:
+        source = self.crystals[template.index]
+        mapping = dict(zip(template.species, target_species, strict=True))
+        numbers = np.array([mapping[int(z)] for z in source.atomic_numbers], dtype=np.int64)
+        lattice = source.lattice * self._volume_ratio(source.atomic_numbers, numbers) ** (1.0 / 3.0)
+        properties = {"template_id": source.id, "template_distance": distance}
+        return Crystal(lattice, source.frac_coords.copy(), numbers, id=source.id, properties=properties)
+
+    def _volume_ratio(self, template_numbers: np.ndarray, target_numbers: np.ndarray) -> float:
+        if self.element_volumes is None:
+            return 1.0
+        template_volume = self.element_volumes[template_numbers].sum()
+        target_volume = self.element_volumes[target_numbers].sum()
+        if not (np.isfinite(target_volume) and template_volume > 0 and target_volume > 0):
+            return 1.0  # an element the pool never saw: keep the template's volume
+        return float(target_volume / template_volume)
+
+
+@lru_cache(maxsize=4)
+def template_library(dataset: str, split: str = "lowdata_train", scale_volume: bool = True) -> TemplateLibrary:
+    """The library of a dataset's training pool, loaded through the parsed-tensor cache (once per process)."""
+    from autoperi.data import load_split
+
+    return TemplateLibrary(load_split(dataset, split).crystals, scale_volume)
