@@ -35,6 +35,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split", default="test")
     parser.add_argument("--template-split", default="lowdata_train", help="the split templates come from")
     parser.add_argument("--no-volume-scaling", action="store_true", help="keep each template's cell volume")
+    parser.add_argument("--no-count-weighting", action="store_true", help="unweighted Mendeleev distance")
+    parser.add_argument("--no-stability-ties", action="store_true", help="break distance ties by pool order only")
     parser.add_argument("--count", type=int, default=500, help="targets (0: the whole split)")
     parser.add_argument("--k", type=int, default=1, help="candidates per target")
     parser.add_argument("--steps", type=int, default=50)
@@ -57,7 +59,7 @@ def main() -> None:
     from autoperi.data import load_split
     from autoperi.generative.csp import CSPSettings, predict_structures
     from autoperi.generative.sampling import write_sample_folder
-    from autoperi.generative.templates import TemplateLibrary
+    from autoperi.generative.templates import STABILITY_PROPERTIES, TemplateLibrary
     from autoperi.metrics.csp import match_rate_by_rank, score_candidates, summarise_scores
     from autoperi.training.export import load_model
 
@@ -68,7 +70,9 @@ def main() -> None:
     model, config, metadata = load_model(args.model) if args.strategy != "template" else (None, None, {})
     library = None
     if args.strategy != "flow":
-        library = TemplateLibrary(load_split(args.dataset, args.template_split).crystals, not args.no_volume_scaling)
+        stability = None if args.no_stability_ties else STABILITY_PROPERTIES.get(args.dataset)
+        pool = load_split(args.dataset, args.template_split).crystals
+        library = TemplateLibrary(pool, not args.no_volume_scaling, stability, not args.no_count_weighting)
     targets = list(load_split(args.dataset, args.split))
     targets = targets[: args.count] if args.count else targets
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -94,6 +98,8 @@ def main() -> None:
         dataset=f"{args.dataset}/{args.split}",
         templates=f"{args.dataset}/{args.template_split}" if library else None,
         volume_scaling=not args.no_volume_scaling if library else None,
+        count_weighted=not args.no_count_weighting if library else None,
+        stability_ties=library is not None and not args.no_stability_ties,
         refine_t0=args.refine_t0,
         refine_noise=not args.no_refine_noise if args.refine_t0 is not None else None,
         steps=args.steps,

@@ -30,8 +30,9 @@ def rutile(cation: str, anion: str, crystal_id: str) -> Crystal:
     return Crystal(np.diag([4.59, 4.59, 2.96]), frac, [z(cation)] * 2 + [z(anion)] * 4, id=crystal_id)
 
 
-def mendeleev_distance(pairs: list[tuple[str, str]]) -> float:
-    return sum(abs(Element(a).mendeleev_no - Element(b).mendeleev_no) for a, b in pairs)
+def mendeleev_distance(template: tuple[str, ...], target: tuple[str, ...], counts: tuple[int, ...]) -> float:
+    triples = zip(template, target, counts, strict=True)
+    return sum(n * abs(Element(a).mendeleev_no - Element(b).mendeleev_no) for a, b, n in triples)
 
 
 def test_species_order_is_count_then_electronegativity():
@@ -49,14 +50,16 @@ def test_relabelled_template_is_the_template_structure_with_mapped_species():
     expected.replace_species({Element("Ti"): Element("Sn"), Element("O"): Element("F")})
     assert StructureMatcher(scale=False).fit(structure_from_crystal(candidate), expected)
     assert candidate.properties["template_id"] == "TiO2"
-    assert candidate.properties["template_distance"] == pytest.approx(mendeleev_distance([("Ti", "Sn"), ("O", "F")]))
+    assert candidate.properties["template_distance"] == pytest.approx(
+        mendeleev_distance(("O", "Ti"), ("F", "Sn"), (4, 2))
+    )
 
 
 def test_templates_are_ranked_by_mendeleev_distance_ties_in_pool_order():
     species = {"CsI": ("Cs", "I"), "NaCl": ("Na", "Cl"), "KCl": ("K", "Cl"), "NaCl-copy": ("Na", "Cl")}
     lattices = {"KCl": 3.4 * np.eye(3)}
     pool = [binary(lattices.get(name, FCC_ROCKSALT), *pair, name) for name, pair in species.items()]
-    distance = {name: mendeleev_distance(list(zip(pair, ("K", "Br"), strict=True))) for name, pair in species.items()}
+    distance = {name: mendeleev_distance(pair, ("K", "Br"), (1, 1)) for name, pair in species.items()}
     expected = sorted(species, key=lambda name: (distance[name], list(species).index(name)))
     library = TemplateLibrary(pool, scale_volume=False)
     candidates = library.candidates([z("Br"), z("K")], k=4)
@@ -64,6 +67,14 @@ def test_templates_are_ranked_by_mendeleev_distance_ties_in_pool_order():
     assert [c.properties["template_distance"] for c in candidates] == pytest.approx(sorted(distance.values()))
     assert all(sorted(c.atomic_numbers.tolist()) == [z("K"), z("Br")] for c in candidates)
     assert [c.id for c in library.candidates([z("K"), z("Br")], k=2)] == expected[:2]
+
+
+def test_distance_ties_go_to_the_more_stable_template():
+    pool = [binary(FCC_ROCKSALT, "Na", "Cl", "NaCl-a"), binary(3.4 * np.eye(3), "Na", "Cl", "NaCl-b")]
+    pool[0].properties["e_above_hull"], pool[1].properties["e_above_hull"] = 0.2, 0.0
+    ranked = TemplateLibrary(pool, stability_property="e_above_hull").candidates([z("K"), z("Br")], k=2)
+    assert [c.id for c in ranked] == ["NaCl-b", "NaCl-a"]
+    assert [c.id for c in TemplateLibrary(pool).candidates([z("K"), z("Br")], k=2)] == ["NaCl-a", "NaCl-b"]
 
 
 def test_no_template_gives_no_candidate_and_bad_k_is_an_error():

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "autoperi.cli.data",
     "autoperi.cli.train",
     "autoperi.cli.sample",
+    "autoperi.cli.csp",
     "autoperi.cli.reconstruct",
     "autoperi.cli.relax",
     "autoperi.cli.evaluate",

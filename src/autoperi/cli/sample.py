@@ -1,11 +1,11 @@
-"""``autoperi sample`` (de novo generation) and ``autoperi csp`` (structure prediction for a formula)."""
+"""``autoperi sample``: de novo generation, or a given composition with a direct crystal flow model."""
 
 from __future__ import annotations
 
 import argparse
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+def add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--model", help="a shipped model name or a model.pt / run folder (default: MP-20 model)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same crystals)")
     parser.add_argument("--steps", type=int, default=50, help="ODE integration steps")
@@ -26,14 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with a composition model (e.g. mp_20-composition): the CSP model that predicts each structure "
         "(default: the one the composition model names)",
     )
-    _add_sampling_options(sample, "samples")
+    add_sampling_options(sample, "samples")
     sample.set_defaults(func=run_sample)
-
-    csp = subparsers.add_parser("csp", help="predict k candidate structures for a composition")
-    csp.add_argument("--formula", required=True, help="the cell's composition, e.g. SrTiO3 or Sr2Ti2O6")
-    csp.add_argument("-k", type=int, default=20, help="number of candidates")
-    _add_sampling_options(csp, "csp")
-    csp.set_defaults(func=run_csp)
 
 
 def _finish(crystals, out: str) -> int:
@@ -77,24 +71,4 @@ def run_sample(args: argparse.Namespace) -> int:
     if (allowed or compositions is None) and not model.de_novo:
         raise AutoPeriError("this is a structure-prediction model: give --formula, or use `autoperi csp`")
     crystals = generate(model, counts, compositions, args.steps, args.method, args.seed, args.batch_size, allowed)
-    return _finish(crystals, args.out)
-
-
-def run_csp(args: argparse.Namespace) -> int:
-    from autoperi.generative.sampling import formula_atomic_numbers, generate
-    from autoperi.training.export import load_model
-
-    _check_counts(args.k, args.steps, args.batch_size)
-    composition = formula_atomic_numbers(args.formula)
-    model, _, _ = load_model(args.model or "mp_20-crystal_flow_csp")
-    crystals = generate(
-        model,
-        [len(composition)] * args.k,
-        [composition] * args.k,
-        args.steps,
-        args.method,
-        args.seed,
-        args.batch_size,
-        id_prefix=f"{args.formula}-candidate",
-    )
     return _finish(crystals, args.out)

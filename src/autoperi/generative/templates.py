@@ -5,10 +5,11 @@ A crystal's anonymous formula is the multiset of its per-species atom counts (``
 anonymous formula is a template. Species are put in a canonical order on both sides (by atom count, most
 first, then Pauling electronegativity, then Mendeleev number, then atomic number) and the template's i-th
 species becomes the target's i-th. Templates are ranked by the distance between their elements and the
-target's in Mendeleev number (the sum over species of the absolute differences), nearest first, ties by
-position in the training pool. A template keeps its fractional coordinates and cell shape; with volume
-scaling its cell is scaled to the target's estimated volume, the sum of per-element volumes fitted to the
-training pool by non-negative least squares.
+target's in Mendeleev number (the sum over species of the absolute differences, each weighted by the
+species' atom count), nearest first; ties go to the more stable template (lower value of the dataset's
+energy property, :data:`STABILITY_PROPERTIES`), then to the earlier one in the training pool. A template
+keeps its fractional coordinates and cell shape; with volume scaling its cell is scaled to the target's
+estimated volume, the sum of per-element volumes fitted to the training pool by non-negative least squares.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
 from autoperi.errors import AutoPeriError
 
 AnonymousFormula = tuple[int, ...]
+# Per-crystal energy-like property of each dataset's CSV (lower: more stable) that breaks distance ties.
+STABILITY_PROPERTIES = {"mp_20": "e_above_hull", "perov_5": "heat_all", "carbon_24": "energy_per_atom"}
 
 
 @cache
@@ -56,10 +59,13 @@ def species_order(atomic_numbers: Sequence[int] | np.ndarray) -> tuple[tuple[int
     return tuple(species), tuple(counts[z] for z in species)
 
 
-def element_distance(template_species: Sequence[int], target_species: Sequence[int]) -> float:
-    """Sum of |Mendeleev number difference| over species mapped in canonical order."""
-    pairs = zip(template_species, target_species, strict=True)
-    return float(sum(abs(mendeleev_number(a) - mendeleev_number(b)) for a, b in pairs))
+def element_distance(
+    template_species: Sequence[int], target_species: Sequence[int], counts: Sequence[int] | None = None
+) -> float:
+    """Sum of |Mendeleev number difference| over species mapped in canonical order, weighted by ``counts``."""
+    weights = counts if counts is not None else [1] * len(target_species)
+    pairs = zip(template_species, target_species, weights, strict=True)
+    return float(sum(n * abs(mendeleev_number(a) - mendeleev_number(b)) for a, b, n in pairs))
 
 
 def fit_element_volumes(crystals: Sequence[Crystal]) -> np.ndarray:
@@ -87,19 +93,28 @@ def fit_element_volumes(crystals: Sequence[Crystal]) -> np.ndarray:
 class _Template:
     index: int  # position in the library's pool
     species: tuple[int, ...]  # canonical order
+    stability: float  # the tie-breaking energy property (0 without one, inf where unknown)
 
 
 class TemplateLibrary:
     """Training crystals indexed by anonymous formula; :meth:`candidates` gives the top-k relabelled ones."""
 
-    def __init__(self, crystals: Sequence[Crystal], scale_volume: bool = True) -> None:
+    def __init__(
+        self,
+        crystals: Sequence[Crystal],
+        scale_volume: bool = True,
+        stability_property: str | None = None,
+        count_weighted: bool = True,
+    ) -> None:
         self.crystals = list(crystals)
-        self.scale_volume = scale_volume
+        self.count_weighted = count_weighted
         self.element_volumes = fit_element_volumes(self.crystals) if scale_volume and self.crystals else None
         self._by_formula: dict[AnonymousFormula, list[_Template]] = defaultdict(list)
         for index, crystal in enumerate(self.crystals):
             species, formula = species_order(crystal.atomic_numbers)
-            self._by_formula[formula].append(_Template(index, species))
+            stability = float(crystal.properties.get(stability_property, np.inf)) if stability_property else 0.0
+            stability = stability if np.isfinite(stability) else np.inf  # unknown: after every known value
+            self._by_formula[formula].append(_Template(index, species, stability))
         self.elements = frozenset(int(z) for crystal in self.crystals for z in np.unique(crystal.atomic_numbers))
 
     def __len__(self) -> int:
@@ -111,8 +126,9 @@ class TemplateLibrary:
     def ranked(self, composition: Sequence[int] | np.ndarray) -> list[tuple[float, _Template]]:
         """(element distance, template) of every template for ``composition``, nearest first."""
         species, formula = species_order(composition)
-        scored = [(element_distance(t.species, species), t) for t in self._by_formula.get(formula, [])]
-        return sorted(scored, key=lambda item: (item[0], item[1].index))
+        weights = formula if self.count_weighted else None
+        scored = [(element_distance(t.species, species, weights), t) for t in self._by_formula.get(formula, [])]
+        return sorted(scored, key=lambda item: (item[0], item[1].stability, item[1].index))
 
     def candidates(self, composition: Sequence[int] | np.ndarray, k: int = 1) -> list[Crystal]:
         """Up to ``k`` relabelled templates for ``composition`` (atomic numbers of the cell), nearest first.
@@ -144,8 +160,8 @@ class TemplateLibrary:
 
 
 @lru_cache(maxsize=4)
-def template_library(dataset: str, split: str = "lowdata_train", scale_volume: bool = True) -> TemplateLibrary:
+def template_library(dataset: str, split: str = "lowdata_train") -> TemplateLibrary:
     """The library of a dataset's training pool, loaded through the parsed-tensor cache (once per process)."""
     from autoperi.data import load_split
 
-    return TemplateLibrary(load_split(dataset, split).crystals, scale_volume)
+    return TemplateLibrary(load_split(dataset, split).crystals, stability_property=STABILITY_PROPERTIES.get(dataset))
