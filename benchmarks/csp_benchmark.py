@@ -10,7 +10,8 @@ training pool by default, never the split scored). Candidates are written to ``-
 ``<target id>-<j>``), so ``autoperi evaluate OUT --reference DATASET --task csp`` rescores them. Match rate
 and RMSE use StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10) as in DiffCSP (see docs/evaluation.md);
 both the reference rule (invalid prediction or target never matches) and the structural-only rule are
-printed. ``match_rate`` counts targets with at least one candidate; ``match_rate_all_targets`` counts a
+printed; with ``--k`` above 1, ``top1`` also scores the first candidate of each list alone. ``match_rate``
+counts targets with at least one candidate; ``match_rate_all_targets`` counts a
 target without candidates (no template) as a miss. ``match_rate_by_rank`` is the fraction of candidates at
 each position of the ranked lists that match (structural rule).
 """
@@ -52,6 +53,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def with_all_targets(summary: dict, num_targets: int) -> dict:
+    """The summary with ``match_rate_all_targets``: a target without candidates counts as a miss."""
+    matched = summary["match_rate"] * summary["n_targets"]
+    return {**summary, "match_rate_all_targets": matched / num_targets if num_targets else 0.0}
+
+
 def main() -> None:
     args = parse_args()
     if args.threads:
@@ -60,7 +67,7 @@ def main() -> None:
     from autoperi.generative.csp import CSPSettings, predict_structures
     from autoperi.generative.sampling import write_sample_folder
     from autoperi.generative.templates import STABILITY_PROPERTIES, TemplateLibrary
-    from autoperi.metrics.csp import match_rate_by_rank, score_candidates, summarise_scores
+    from autoperi.metrics.csp import first_candidates, match_rate_by_rank, score_candidates, summarise_scores
     from autoperi.training.export import load_model
 
     settings = CSPSettings(
@@ -85,10 +92,11 @@ def main() -> None:
         write_sample_folder([c for group in groups for c in group], args.out)
     start = time.perf_counter()
     scores = score_candidates(groups, targets, args.workers)
-    result = summarise_scores(scores, [len(group) for group in groups])
-    matched = result["match_rate"] * result["n_targets"]
+    result = with_all_targets(summarise_scores(scores, [len(group) for group in groups]), len(targets))
+    if args.k > 1:
+        first = summarise_scores(first_candidates(scores, 1), [min(len(group), 1) for group in groups])
+        result["top1"] = with_all_targets(first, len(targets))
     result.update(
-        match_rate_all_targets=matched / len(targets) if targets else 0.0,
         match_rate_by_rank=[round(rate, 4) for rate in match_rate_by_rank(scores)],
         sources=dict(Counter(c.properties.get("source") for group in groups for c in group)),
         strategy=args.strategy,

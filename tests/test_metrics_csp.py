@@ -9,7 +9,15 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
 from autoperi.io.pymatgen_adapter import structure_from_crystal
-from autoperi.metrics.csp import group_candidates, match_rate_and_rmse, normalised_rms
+from autoperi.metrics.csp import (
+    first_candidates,
+    group_candidates,
+    match_rate_and_rmse,
+    match_rate_by_rank,
+    normalised_rms,
+    score_candidates,
+    summarise_scores,
+)
 
 
 def perturbed(crystal: Crystal, sigma: float, seed: int) -> Crystal:
@@ -48,6 +56,20 @@ def test_best_of_k_candidates_and_invalid_predictions(perov_sample):
     assert result["match_rate"] == pytest.approx(1 / 3)
     assert result["rmse"] == pytest.approx(normalised_rms(close, targets[0]))
     assert result["candidates_per_target"] == 2
+
+
+def test_first_candidates_score_the_head_of_each_ranked_list(perov_sample):
+    targets = perov_sample[:2]
+    wrong = targets[1].copy(atomic_numbers=targets[1].atomic_numbers[::-1])  # another structure, same formula
+    assert normalised_rms(wrong, targets[0]) is None
+    candidates = [[wrong, perturbed(targets[0], 0.01, 1)], [perturbed(targets[1], 0.01, 2), wrong]]
+    scores = score_candidates(candidates, targets, workers=1)
+    best_of_two = summarise_scores(scores, [2, 2])
+    top1 = summarise_scores(first_candidates(scores, 1), [1, 1])
+    assert best_of_two == match_rate_and_rmse(candidates, targets, workers=1)
+    assert best_of_two["match_rate_structural"] == 1.0 and top1["match_rate_structural"] == 0.5
+    assert top1 == match_rate_and_rmse([group[:1] for group in candidates], targets, workers=1)
+    assert match_rate_by_rank(scores) == [0.5, 0.5]
 
 
 def test_reference_rule_needs_a_compositionally_valid_target():

@@ -110,12 +110,25 @@ def summarise_scores(scores: CandidateScores, sizes: list[int]) -> dict[str, flo
     }
 
 
+def candidate_ranks(scores: CandidateScores) -> np.ndarray:
+    """Each candidate's position (0, 1, ...) within its target's list."""
+    first = np.searchsorted(scores.target_index, scores.target_index)  # candidates are grouped by target, in order
+    return np.arange(len(scores.target_index)) - first
+
+
 def match_rate_by_rank(scores: CandidateScores) -> list[float]:
     """Fraction of the candidates at each position within their target's list that match (structural rule)."""
-    first = np.searchsorted(scores.target_index, scores.target_index)  # candidates are grouped by target, in order
-    rank = np.arange(len(scores.target_index)) - first
-    matched = ~np.isnan(scores.rms)
+    rank, matched = candidate_ranks(scores), ~np.isnan(scores.rms)
     return [float(matched[rank == r].mean()) for r in range(int(rank.max()) + 1)] if len(rank) else []
+
+
+def first_candidates(scores: CandidateScores, k: int) -> CandidateScores:
+    """The scores of the first ``k`` candidates of every target (best-of-k of a longer ranked list)."""
+    keep = candidate_ranks(scores) < k
+    return CandidateScores(
+        scores.target_index[keep], scores.rms[keep], scores.structurally_valid[keep], scores.fully_valid[keep],
+        scores.target_valid,
+    )  # fmt: skip
 
 
 def target_key(crystal: Crystal) -> str | None:
