@@ -44,6 +44,33 @@ def test_convert_to_every_format(tmp_path, capsys):
     assert len(list((tmp_path / "cifs").glob("*.cif"))) == 16
 
 
+def test_info_writes_no_png_unless_asked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "info", "example"]) == 0
+    assert list(tmp_path.iterdir()) == [] and "histograms" not in capsys.readouterr().out
+
+
+def test_convert_writes_the_format_its_suffix_names(tmp_path, capsys):
+    from autoperi.io.readers import read_crystals
+
+    example = str(build_example_path())
+    ids = [c.id for c in read_crystals(example).crystals]
+    assert main(["data", "convert", example, str(tmp_path / "new" / "set.csv.gz")]) == 0  # parent made
+    assert [c.id for c in read_crystals(tmp_path / "new" / "set.csv.gz").crystals] == ids
+    assert main(["data", "convert", example, str(tmp_path / "cifs")]) == 0
+    assert sorted(p.stem for p in (tmp_path / "cifs").glob("*.cif")) == sorted(ids)  # named by id, not doubled
+    assert main(["data", "convert", str(tmp_path / "cifs"), str(tmp_path / "again")]) == 0
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(f"{i}.cif" for i in ids)
+    single = tmp_path / "cifs" / f"{ids[0]}.cif"
+    assert main(["data", "convert", str(single), str(tmp_path / "one.cif")]) == 0
+    assert read_crystals(tmp_path / "one.cif").crystals[0].formula == read_crystals(single).crystals[0].formula
+    capsys.readouterr()
+    assert main(["data", "convert", example, str(tmp_path / "out.json")]) == 2
+    assert "unknown output format '.json'" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
+    assert main(["data", "convert", example, str(tmp_path / "many.cif")]) == 2
+    assert "a .cif holds one crystal, read 16" in capsys.readouterr().err
+
+
 def build_example_path():
     from importlib.resources import files
 

@@ -1,5 +1,6 @@
 """Each kind of bad input is skipped with its reason when loading, and is a one-line error on the CLI."""
 
+import json
 import re
 
 import numpy as np
@@ -242,3 +243,46 @@ def test_nan_from_numpy_input_is_caught():
     crystal = Crystal(np.eye(3) * 4, [[0.1, np.nan, 0.2]], [6])
     with pytest.raises(CrystalError, match="NaN"):
         crystal.validate()
+
+
+def mixed_csv(path):
+    rows = [
+        ("good-1", GOOD_CIF),
+        ("bad-overlap", BAD_CIFS["overlapping_atoms"]),
+        ("good-2", NACL_CONVENTIONAL_CIF),
+        ("bad-cut", BAD_CIFS["inconsistent_formula"]),
+    ]
+    pd.DataFrame({"material_id": [r[0] for r in rows], "cif": [r[1] for r in rows]}).to_csv(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["evaluate", "CSV", "--reference", "REF", "--no-novelty", "--out", "OUT"],
+        ["data", "info", "CSV", "--out", "OUT"],
+        ["data", "convert", "CSV", "OUT/converted.extxyz"],
+        ["relax", "CSV", "--steps", "0", "--out", "OUT"],
+    ],
+)
+def test_every_command_reading_many_structures_names_each_skipped_row(tmp_path, capsys, monkeypatch, arguments):
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"material_id": ["ref"], "cif": [NACL_CONVENTIONAL_CIF]}).to_csv(reference)
+    out = tmp_path / "out"
+    substitutions = {"CSV": str(mixed_csv(tmp_path / "mixed.csv")), "REF": str(reference), "OUT": str(out)}
+    assert main([substitutions.get(a, a).replace("OUT", str(out)) for a in arguments]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "Traceback" not in text
+    assert "bad-overlap: overlapping atoms: Na0 and Cl1 are 0.000 Å apart [overlapping_atoms]" in text
+    assert "bad-cut: the atom sites give Na4 Cl1" in text and "[inconsistent_formula]" in text
+    if arguments[0] == "evaluate":
+        metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+        assert metrics["n_generated"] == 4 and metrics["n_unreadable"] == 2
+    elif arguments[1] == "info":
+        assert any(line.split()[:3] == ["mixed.csv", "2", "2"] for line in captured.out.splitlines())
+    elif arguments[1] == "convert":
+        assert [c.id for c in read_crystals(out / "converted.extxyz").crystals] == ["good-1", "good-2"]
+    else:
+        assert sorted(pd.read_csv(out / "relax.csv")["id"]) == ["good-1", "good-2"]

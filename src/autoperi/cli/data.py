@@ -12,12 +12,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     info = commands.add_parser(
-        "info", help="counts, elements, atoms per cell and lattice statistics (table + PNG histogram)"
+        "info", help="counts, elements, atoms per cell and lattice statistics (table; PNG histograms with --out)"
     )
     info.add_argument("target", help=f"a dataset name (mp_20, perov_5, carbon_24, {EXAMPLE_NAME}) or a path")
     info.add_argument("--split", action="append", help="only these splits of a named dataset (repeatable)")
     info.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
-    info.add_argument("--out", default=".", help="folder for the PNG histogram (default: current folder)")
+    info.add_argument("--out", help="folder to write the PNG histograms to (default: none are written)")
     info.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")
     info.set_defaults(func=run_info)
 
@@ -30,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     convert = commands.add_parser("convert", help="convert crystals between CIF folders, extxyz and CDVAE CSV")
     convert.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
-    convert.add_argument("output", help="OUT.extxyz, OUT.csv, or a folder for one CIF per crystal")
+    convert.add_argument(
+        "output",
+        help="OUT.extxyz (or .xyz), OUT.csv (or .csv.gz, CDVAE layout), OUT.cif (one crystal), or a folder name "
+        "without a suffix for one CIF per crystal, named by crystal id",
+    )
     convert.add_argument("--niggli", action="store_true", help="Niggli-reduce as CDVAE's preprocessing does")
     convert.set_defaults(func=run_convert)
 
@@ -68,8 +72,9 @@ def run_info(args: argparse.Namespace) -> int:
         stats.append(SplitStats.from_dataset(path.name, dataset))
         label = EXAMPLE_NAME if args.target == EXAMPLE_NAME else path.name.split(".")[0]
     print(format_stats(stats))
-    figure = plot_stats(stats, Path(args.out) / f"{label}-info.png", f"autoperi data info {args.target}")
-    print(f"\nhistograms written to {figure}")
+    if args.out:
+        figure = plot_stats(stats, Path(args.out) / f"{label}-info.png", f"autoperi data info {args.target}")
+        print(f"\nhistograms written to {figure}")
     return 0
 
 
@@ -96,29 +101,54 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+FOLDER_OUTPUT = "folder"
+OUTPUT_SUFFIXES = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv", ".csv.gz": "csv", ".cif": "cif"}
+
+
+def _output_format(output) -> str:
+    """What a ``data convert`` output path names: a format from its suffix, or a folder when it has none."""
+    from autoperi.errors import AutoPeriError
+
+    if output.is_dir() or not output.suffix:
+        return FOLDER_OUTPUT
+    for suffix, kind in OUTPUT_SUFFIXES.items():
+        if output.name.lower().endswith(suffix):
+            return kind
+    raise AutoPeriError(
+        f"{output}: unknown output format {output.suffix!r} "
+        f"(expected {', '.join(OUTPUT_SUFFIXES)}, or a folder name without a suffix for one CIF per crystal)"
+    )
+
+
 def run_convert(args: argparse.Namespace) -> int:
-    import re
     from pathlib import Path
 
-    from autoperi.errors import CrystalError
+    from autoperi.cli.skipped import warn_skipped
+    from autoperi.errors import AutoPeriError, CrystalError
     from autoperi.io.ase_adapter import write_extxyz
     from autoperi.io.cdvae_csv import write_cdvae_csv
+    from autoperi.io.names import unique_stems
     from autoperi.io.pymatgen_adapter import write_cif
     from autoperi.io.readers import read_crystals
 
-    report = read_crystals(args.input, niggli=args.niggli)
-    print(report.summary())
-    if not report.crystals:
-        raise CrystalError("empty", f"{args.input}: no usable crystal to convert")
     output = Path(args.output)
-    if output.name.endswith((".extxyz", ".xyz")):
+    kind = _output_format(output)
+    report = read_crystals(args.input, niggli=args.niggli)
+    if not report.crystals:
+        raise CrystalError("empty", f"{args.input}: no usable crystal to convert ({report.summary()})")
+    warn_skipped(report)
+    if kind == "cif" and len(report.crystals) != 1:
+        raise AutoPeriError(f"{output}: a .cif holds one crystal, read {len(report.crystals)}: give a folder")
+    target = output if kind == FOLDER_OUTPUT else output.parent
+    target.mkdir(parents=True, exist_ok=True)
+    if kind == "extxyz":
         write_extxyz(report.crystals, output)
-    elif output.name.endswith(".csv"):
+    elif kind == "csv":
         write_cdvae_csv(report.crystals, output)
+    elif kind == "cif":
+        write_cif(report.crystals[0], output)
     else:
-        output.mkdir(parents=True, exist_ok=True)
-        for index, crystal in enumerate(report.crystals):
-            stem = re.sub(r"[^A-Za-z0-9._-]", "_", crystal.id or "crystal")
-            write_cif(crystal, output / f"{stem}-{index:05d}.cif")
+        for stem, crystal in zip(unique_stems(report.crystals, "crystal"), report.crystals, strict=True):
+            write_cif(crystal, output / f"{stem}.cif")
     print(f"wrote {len(report.crystals)} crystals to {output}")
     return 0

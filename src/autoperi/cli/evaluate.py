@@ -54,22 +54,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read_input(path_text: str):
-    from pathlib import Path
-
+    from autoperi.cli.skipped import warn_skipped
     from autoperi.errors import CrystalError
     from autoperi.io import read_crystals
 
-    path = Path(path_text)
-    report = read_crystals(path)
+    report = read_crystals(path_text)
     if not report.crystals:
         raise CrystalError("empty", f"nothing to evaluate: {report.summary()}")
-    if report.num_skipped and not path.is_dir():
-        reason = next(iter(report.skipped))
-        raise CrystalError(reason, report.first_error[reason])
-    if report.num_skipped:
-        import sys
-
-        print(f"autoperi: warning: {report.summary()} (unreadable entries count as invalid)", file=sys.stderr)
+    warn_skipped(report, "unreadable entries count as invalid")
     return report
 
 

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from autoperi.cli.skipped import warn_skipped
     from autoperi.errors import CrystalError
     from autoperi.generative.sampling import reconstruct_crystals, write_rows, write_sample_folder
     from autoperi.io.readers import read_crystals
@@ -33,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if config.model_type == "latent_flow":
         model = model.autoencoder
     report = read_crystals(args.input, niggli=True)
-    if report.skipped:
-        print(report.summary())
+    warn_skipped(report)
     if not report.crystals:
         raise CrystalError("empty", f"{args.input}: no usable crystal to reconstruct")
     targets = [c.niggli_reduced() for c in report.crystals]

@@ -24,32 +24,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_relax)
 
 
-def _file_names(crystals: list) -> list[str]:
-    """A unique, filesystem-safe name per crystal, from its id when it has one."""
-    import re
-
-    names: list[str] = []
-    taken: set[str] = set()
-    for index, crystal in enumerate(crystals):
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", crystal.id or "") or f"structure-{index}"
-        name, suffix = base, 1
-        while name in taken:
-            suffix += 1
-            name = f"{base}-{suffix}"
-        taken.add(name)
-        names.append(name)
-    return names
-
-
 def run_relax(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
     import pandas as pd
 
+    from autoperi.cli.skipped import warn_skipped
     from autoperi.crystal import DEFAULT_MAX_ATOMS
     from autoperi.errors import AutoPeriError
     from autoperi.io import read_crystals
+    from autoperi.io.names import unique_stems
     from autoperi.io.pymatgen_adapter import write_cif
     from autoperi.physics.relax import relax_crystals
 
@@ -59,11 +44,10 @@ def run_relax(args: argparse.Namespace) -> int:
     if not report.crystals:
         first = next(iter(report.first_error.values()), "no structures")
         raise AutoPeriError(f"{args.input}: nothing to relax ({first})")
-    if report.skipped:
-        print(report.summary(), file=sys.stderr)
+    warn_skipped(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = _file_names(report.crystals)
+    names = unique_stems(report.crystals)
     results = relax_crystals(
         report.crystals,
         fmax=args.fmax,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from autoperi.crystal import Crystal
 from autoperi.data.paths import cache_dir
 from autoperi.io.readers import ReadReport
 
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 3  # 3: every skipped row named; CIF checks of issue 15
 
 
 def file_sha256(path: Path) -> str:
@@ -55,8 +54,7 @@ def report_to_payload(report: ReadReport) -> dict[str, Any]:
         "num_atoms": torch.tensor([c.num_atoms for c in crystals], dtype=torch.long),
         "ids": [c.id for c in crystals],
         "properties": {col: [c.properties.get(col) for c in crystals] for col in columns},
-        "skipped": dict(report.skipped),
-        "first_error": dict(report.first_error),
+        "errors": [list(error) for error in report.errors],
     }
 
 
@@ -79,8 +77,7 @@ def payload_to_report(payload: dict[str, Any]) -> ReadReport:
     return ReadReport(
         source=payload["source"],
         crystals=crystals,
-        skipped=Counter(payload["skipped"]),
-        first_error=dict(payload["first_error"]),
+        errors=[(reason, message) for reason, message in payload["errors"]],
     )
 
 

@@ -18,6 +18,7 @@ class SplitStats:
     label: str
     num_crystals: int
     skipped: Counter[str]
+    skipped_lines: list[str]
     note: str
     element_counts: Counter[str]
     elements_per_crystal: np.ndarray
@@ -35,6 +36,7 @@ class SplitStats:
             label=label,
             num_crystals=len(crystals),
             skipped=skipped,
+            skipped_lines=[line for report in dataset.reports for line in report.skipped_lines()],
             note=note,
             element_counts=Counter(symbol for c in crystals for symbol in set(c.symbols)),
             elements_per_crystal=np.array([len(set(c.atomic_numbers.tolist())) for c in crystals]),
@@ -86,7 +88,10 @@ def format_stats(stats: list[SplitStats]) -> str:
         lattice_rows,
     )
     skipped = [
-        f"  {s.label}: " + ", ".join(f"{n} {reason}" for reason, n in s.skipped.most_common())
+        "\n".join(
+            [f"  {s.label}: " + ", ".join(f"{n} {reason}" for reason, n in s.skipped.most_common())]
+            + [f"    {line}" for line in s.skipped_lines]
+        )
         for s in stats
         if s.skipped
     ]

@@ -20,33 +20,44 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 
 @dataclass
 class ReadReport:
-    """The crystals read from a source, and what was skipped and why."""
+    """The crystals read from a source, and every entry skipped: ``(reason, message naming the entry)``."""
 
     source: str
     crystals: list[Crystal] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    first_error: dict[str, str] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, item: Crystal | tuple[str, str]) -> None:
         if isinstance(item, Crystal):
             self.crystals.append(item)
-            return
-        reason, message = item
-        self.skipped[reason] += 1
-        self.first_error.setdefault(reason, message)
+        else:
+            self.errors.append(item)
+
+    @property
+    def skipped(self) -> Counter[str]:
+        return Counter(reason for reason, _ in self.errors)
+
+    @property
+    def first_error(self) -> dict[str, str]:
+        first: dict[str, str] = {}
+        for reason, message in self.errors:
+            first.setdefault(reason, message)
+        return first
 
     @property
     def num_skipped(self) -> int:
-        return sum(self.skipped.values())
+        return len(self.errors)
 
     def summary(self) -> str:
         text = f"{self.source}: read {len(self.crystals)} crystals"
-        if not self.skipped:
+        if not self.errors:
             return text
-        causes = "; ".join(
-            f"{count} {reason} (e.g. {self.first_error[reason]})" for reason, count in self.skipped.most_common()
-        )
+        first = self.first_error
+        causes = "; ".join(f"{count} {reason} (e.g. {first[reason]})" for reason, count in self.skipped.most_common())
         return f"{text}, skipped {self.num_skipped}: {causes}"
+
+    def skipped_lines(self) -> list[str]:
+        """One line per skipped entry, in input order: its id (or file) and why."""
+        return [f"skipped {message} [{reason}]" for reason, message in self.errors]
 
 
 def input_kind(path: Path) -> str:
