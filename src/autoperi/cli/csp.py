@@ -40,7 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     csp.add_argument("--templates", help="dataset whose training pool gives templates (default: the model's)")
     csp.add_argument("--refine-t0", type=float, help="hybrid: refine templates with the flow from this time")
-    csp.add_argument("--rank", action="store_true", help="relax every candidate with CHGNet, rank by energy/atom")
+    csp.add_argument(
+        "--rank",
+        action="store_true",
+        help="relax every candidate with CHGNet and rank by energy per atom (file names keep the generation order)",
+    )
     csp.add_argument("--fmax", type=float, default=0.05, help="--rank: force threshold in eV/Å")
     csp.add_argument("--relax-steps", type=int, default=500, help="--rank: maximum optimiser steps")
     csp.add_argument("--workers", type=int, default=1, help="--rank: parallel relaxation processes")
@@ -186,7 +190,6 @@ def relaxed_order(groups: list[list[Crystal]], args: argparse.Namespace) -> tupl
 
 def write_outputs(groups: list[list[Crystal]], out, args: argparse.Namespace) -> int:
     from autoperi.generative.sampling import write_rows, write_sample_folder
-    from autoperi.io.pymatgen_adapter import write_cif
 
     flat = [c for group in groups for c in group]
     if not flat:
@@ -202,21 +205,30 @@ def write_outputs(groups: list[list[Crystal]], out, args: argparse.Namespace) ->
     for group in groups:
         for rank, crystal in enumerate(group, start=1):
             row = candidate_row(crystal, rank)
-            result = results.get(crystal.id)
-            if result is not None:
-                if result.relaxed is not None:  # a failed relaxation keeps the raw file, with its error
-                    row["file"] = f"relaxed/{crystal.id}.cif"
-                    write_cif(result.relaxed, out / row["file"])
-                row.update(energy_per_atom=result.energy_per_atom_final,
-                           energy_per_atom_initial=result.energy_per_atom_initial, converged=result.converged,
-                           relax_error=result.error or "")  # fmt: skip
+            if crystal.id in results:
+                row.update(relaxed_columns(results[crystal.id], out))
             rows.append(row)
     write_rows(rows, out / "candidates.csv")
-    ranked = " ranked by CHGNet energy per atom," if args.rank else ""
-    print(
-        f"wrote {len(rows)} candidates for {len(groups)} compositions to {out}/:{ranked} list in {out}/candidates.csv"
-    )
+    ranked = ", ranked by CHGNet energy per atom" if args.rank else ""
+    print(f"wrote {len(rows)} candidates for {len(groups)} composition(s) to {out}/candidates.csv{ranked}")
     return 0
+
+
+def relaxed_columns(result, out) -> dict[str, object]:
+    """The relaxed CIF (written under OUT/relaxed/; a failed relaxation keeps the raw file) and energies."""
+    from autoperi.io.pymatgen_adapter import write_cif
+
+    columns: dict[str, object] = {}
+    if result.relaxed is not None:
+        columns["file"] = f"relaxed/{result.id}.cif"
+        write_cif(result.relaxed, out / columns["file"])
+    return {
+        **columns,
+        "energy_per_atom": result.energy_per_atom_final,
+        "energy_per_atom_initial": result.energy_per_atom_initial,
+        "converged": result.converged,
+        "relax_error": result.error or "",
+    }
 
 
 def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
