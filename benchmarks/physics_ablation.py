@@ -206,9 +206,10 @@ def score_arm(samples: list[Crystal], rows: list[dict], args: argparse.Namespace
 
 def hull_reference(relaxed: list[Crystal], config: TrainConfig, args: argparse.Namespace):
     """The training crystals inside the samples' chemical systems plus elemental prototypes (see above)."""
+    from autoperi.caching import cache_dir
     from autoperi.data import load_split
     from autoperi.physics.chgnet_adapter import chgnet_potential
-    from autoperi.physics.hull import HullReference, cache_dir, elemental_prototype_entries, reference_entries
+    from autoperi.physics.hull import HullReference, elemental_prototype_entries, reference_entries
 
     split = args.hull_split or config.data.train_split
     systems = {frozenset(c.symbols) for c in relaxed}

@@ -14,23 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from autoperi.caching import cache_dir, path_sha256
 from autoperi.crystal import Crystal
-from autoperi.data.paths import cache_dir
 from autoperi.io.readers import ReadReport
 
 CACHE_FORMAT_VERSION = 3  # 3: every skipped row named; CIF checks of issue 15
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_path(source: Path, options: dict[str, Any]) -> Path:
-    key = f"{file_sha256(source)}|{sorted(options.items())}|v{CACHE_FORMAT_VERSION}"
+    key = f"{path_sha256(source)}|{sorted(options.items())}|v{CACHE_FORMAT_VERSION}"
     name = source.name.split(".")[0]
     return cache_dir() / "parsed" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
 

@@ -8,10 +8,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from autoperi.data.registry import CDVAE_RAW_BASE, SPLITS, RemoteFile, dataset_spec
 from autoperi.errors import DatasetError
+from autoperi.progress import progress_bar
 
 DOWNLOAD_BASE_ENV = "AUTOPERI_DOWNLOAD_BASE"
 _CHUNK = 1 << 16
@@ -34,7 +33,7 @@ def _fetch(url: str, label: str, timeout: float) -> bytes:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             chunks = []
-            with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None) as progress:
+            with progress_bar(total, label, "B", unit_scale=True) as progress:
                 while chunk := response.read(_CHUNK):
                     chunks.append(chunk)
                     progress.update(len(chunk))

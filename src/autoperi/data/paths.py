@@ -1,19 +1,16 @@
-"""Where datasets and caches live. One setting each, from the environment."""
+"""Where datasets live: one setting, from the environment (caches: :mod:`autoperi.caching`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from autoperi.caching import user_cache_dir
+
 DATA_ROOT_ENV = "AUTOPERI_DATA_ROOT"
-CACHE_DIR_ENV = "AUTOPERI_CACHE_DIR"
 
 # In a source checkout the shared benchmark data sits beside the repository (../shared/data).
 _CHECKOUT_SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
-
-def user_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autoperi"
 
 
 def data_root() -> Path:
@@ -24,9 +21,3 @@ def data_root() -> Path:
     if _CHECKOUT_SHARED_DATA.is_dir():
         return _CHECKOUT_SHARED_DATA
     return user_cache_dir() / "data"
-
-
-def cache_dir() -> Path:
-    """``$AUTOPERI_CACHE_DIR``, else ``~/.cache/autoperi``: parsed-tensor caches and derived references."""
-    configured = os.environ.get(CACHE_DIR_ENV)
-    return Path(configured).expanduser() if configured else user_cache_dir()

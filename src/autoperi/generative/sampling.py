@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
@@ -21,6 +20,7 @@ from autoperi.generative.autoencoder import PeriodicAutoencoder
 from autoperi.generative.composition import CompositionFirstGenerator
 from autoperi.generative.crystal_flow import NUM_ELEMENTS, CrystalFlow
 from autoperi.generative.latent_flow import LatentGenerator
+from autoperi.progress import progress_bar
 
 
 def formula_atomic_numbers(formula: str) -> np.ndarray:
@@ -65,7 +65,7 @@ def generate(
 ) -> list[Crystal]:
     """Crystals with the given atom counts (and compositions), in batches; deterministic for a seed."""
     crystals: list[Crystal] = []
-    with tqdm(total=len(num_atoms), desc="sampling", unit="crystal", disable=None) as progress:
+    with progress_bar(len(num_atoms), "sampling", "crystal") as progress:
         for start in range(0, len(num_atoms), batch_size):
             counts = torch.as_tensor(list(num_atoms[start : start + batch_size]), dtype=torch.long)
             numbers = None
@@ -91,12 +91,14 @@ def reconstruct_crystals(
     from autoperi.batch import CrystalBatch
 
     predictions = []
-    for start in tqdm(range(0, len(crystals), batch_size), desc="reconstructing", disable=None):
-        chunk = crystals[start : start + batch_size]
-        latent = autoencoder.encode(CrystalBatch.from_crystals(chunk))
-        decoded = autoencoder.decode(latent, steps, generator=torch.Generator().manual_seed(seed + start))
-        for target, crystal in zip(chunk, decoded.to_crystals(), strict=True):
-            predictions.append(crystal.copy(id=target.id).wrapped())
+    with progress_bar(len(crystals), "reconstructing", "crystal") as bar:
+        for start in range(0, len(crystals), batch_size):
+            chunk = crystals[start : start + batch_size]
+            latent = autoencoder.encode(CrystalBatch.from_crystals(chunk))
+            decoded = autoencoder.decode(latent, steps, generator=torch.Generator().manual_seed(seed + start))
+            for target, crystal in zip(chunk, decoded.to_crystals(), strict=True):
+                predictions.append(crystal.copy(id=target.id).wrapped())
+            bar.update(len(chunk))
     return predictions
 
 

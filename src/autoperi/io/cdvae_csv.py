@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterable, Iterator
-from multiprocessing import get_context
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from autoperi.crystal import DEFAULT_MAX_ATOMS, Crystal
 from autoperi.errors import CrystalError
 from autoperi.io.pymatgen_adapter import canonical_orientation, niggli_reduced_structure, parse_cif_text
+from autoperi.parallel import parallel_map
 
 CIF_COLUMN = "cif"
 ID_COLUMN = "material_id"
@@ -54,14 +52,9 @@ def parse_row(cif: Any, crystal_id: str, properties: dict[str, Any], niggli: boo
         return error.reason, f"{crystal_id}: {error}"
 
 
-def _parse_chunk(args: tuple[list[tuple[Any, str, dict[str, Any]]], bool, int]) -> list[ParsedRow]:
-    rows, niggli, max_atoms = args
-    return [parse_row(cif, crystal_id, props, niggli, max_atoms) for cif, crystal_id, props in rows]
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _parse_item(item: tuple[tuple[Any, str, dict[str, Any]], bool, int]) -> ParsedRow:
+    (cif, crystal_id, properties), niggli, max_atoms = item
+    return parse_row(cif, crystal_id, properties, niggli, max_atoms)
 
 
 def _clean_value(value: Any) -> Any:
@@ -87,25 +80,9 @@ def parse_rows(
     max_atoms: int = DEFAULT_MAX_ATOMS,
     workers: int | None = None,
     description: str = "parsing CIFs",
-) -> Iterable[ParsedRow]:
-    """Parse rows in parallel (``workers`` processes, default all cores) with a progress bar, in order."""
-    workers = workers or os.cpu_count() or 1
-    chunk_size = max(1, min(256, len(rows) // (workers * 8) or 1))
-    jobs = [(chunk, niggli, max_atoms) for chunk in _chunks(rows, chunk_size)]
-    progress = tqdm(total=len(rows), desc=description, unit="cif", disable=None)
-    try:
-        if workers == 1 or len(jobs) == 1:
-            results: Iterable[list[ParsedRow]] = map(_parse_chunk, jobs)
-            for chunk in results:
-                progress.update(len(chunk))
-                yield from chunk
-            return
-        with get_context("fork").Pool(workers) as pool:
-            for chunk in pool.imap(_parse_chunk, jobs):
-                progress.update(len(chunk))
-                yield from chunk
-    finally:
-        progress.close()
+) -> list[ParsedRow]:
+    """Parse rows in parallel (``workers`` processes, default all cores) with progress, in order."""
+    return parallel_map(_parse_item, [(row, niggli, max_atoms) for row in rows], workers, description, unit="cif")
 
 
 def write_cdvae_csv(crystals: Iterable[Crystal], path: str | Path) -> Path:

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from autoperi.caching import cache_dir, path_sha256
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
 from autoperi.metrics._cdvae_magpie_scaler import MAGPIE_MEANS, MAGPIE_STDS
-from autoperi.metrics.parallel import parallel_map
+from autoperi.parallel import parallel_map
 
 STRUCTURE_FP_SIZE = 61
 COMPOSITION_FP_SIZE = 132
@@ -136,21 +137,8 @@ def compute_fingerprints(
     return Fingerprints(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file, or of the names and contents of the files in a folder."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def sources_digest(sources: list[Path]) -> str:
-    digests = [file_digest(Path(source)) for source in sources]
+    digests = [path_sha256(Path(source)) for source in sources]
     return digests[0] if len(digests) == 1 else hashlib.sha256("|".join(digests).encode()).hexdigest()
 
 
@@ -168,8 +156,6 @@ def cached_fingerprints(
     key = hashlib.sha256(
         f"{sources_digest(sources)}|{read_options}|{len(crystals)}|{FINGERPRINT_VERSION}|{use_symmetry}".encode()
     ).hexdigest()[:32]
-    from autoperi.data import cache_dir
-
     path = cache_dir() / "fingerprints" / f"{key}.npz"
     if path.exists():
         cached = Fingerprints.load(path)

@@ -20,8 +20,8 @@ import numpy as np
 
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
-from autoperi.metrics.parallel import parallel_map
 from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid
+from autoperi.parallel import parallel_map
 
 CSP_MATCHER_SETTINGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
 CANDIDATE_SUFFIX = re.compile(r"[-_]\d+$")

@@ -25,7 +25,7 @@ import numpy as np
 
 from autoperi.crystal import Crystal
 from autoperi.metrics.csp import CSP_MATCHER_SETTINGS, match_rate_and_rmse
-from autoperi.metrics.parallel import parallel_map
+from autoperi.parallel import parallel_map
 
 DEFAULT_BOND_CUTOFF = 3.5  # Å
 

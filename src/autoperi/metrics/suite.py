@@ -23,11 +23,11 @@ from autoperi.metrics.distribution import (
     sample_valid,
     wasserstein_distances,
 )
-from autoperi.metrics.parallel import parallel_map
 from autoperi.metrics.reference import ReferenceSet
 from autoperi.metrics.stability import DEFAULT_STABILITY_THRESHOLD, HullFunction, e_above_hull
 from autoperi.metrics.uniqueness import novel_mask, unique_mask
 from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid
+from autoperi.parallel import parallel_map
 
 
 @dataclass

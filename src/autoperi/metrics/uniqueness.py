@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from autoperi.crystal import Crystal
-from autoperi.metrics.parallel import parallel_map
+from autoperi.parallel import parallel_map
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -30,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from autoperi.batch import CrystalBatch
+from autoperi.caching import cache_dir, path_sha256
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
+from autoperi.progress import progress_bar
 
 PROTOCOL_VERSION = 1
 STABLE_THRESHOLD = 0.0  # eV/atom
@@ -113,21 +113,6 @@ class HullReference:
         return cls(entries=entries, **payload)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("AUTOPERI_CACHE_DIR", Path.home() / ".cache" / "autoperi"))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(file.name.encode() if path.is_dir() else b"")
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def _composition(crystal: Crystal) -> dict[str, float]:
     symbols, counts = np.unique(crystal.symbols, return_counts=True)
     return {str(symbol): float(count) for symbol, count in zip(symbols, counts, strict=True)}
@@ -143,7 +128,7 @@ def static_energies(
     from autoperi.physics.chgnet_adapter import check_supported_elements, chgnet_potential
 
     potential = chgnet_potential()
-    with tqdm(total=len(crystals), desc=description, unit="crystal", disable=not progress or None) as bar:
+    with progress_bar(len(crystals), description, "crystal", enabled=progress) as bar:
         for start in range(0, len(crystals), batch_size):
             chunk = crystals[start : start + batch_size]
             usable, reasons = [], {}
@@ -231,7 +216,7 @@ def elemental_prototype_entries(
     elements (each group is one parallel relaxation)."""
     done = _read_checkpoint(checkpoint) if checkpoint else {}
     symbols = sorted(symbols)
-    with tqdm(total=len(symbols), desc="elemental prototypes", unit="element", disable=not progress or None) as bar:
+    with progress_bar(len(symbols), "elemental prototypes", "element", enabled=progress) as bar:
         for start in range(0, len(symbols), workers):
             group = symbols[start : start + workers]
             todo = [prototype(s, name) for s in group for name in PROTOTYPES if f"{s}-{name}" not in done]
@@ -279,7 +264,7 @@ def build_reference(
 
 
 def reference_key(path: Path, model_version: str, limit: int | None) -> str:
-    text = f"{file_sha256(path)}|{model_version}|protocol-{PROTOCOL_VERSION}|limit-{limit}"
+    text = f"{path_sha256(path)}|{model_version}|protocol-{PROTOCOL_VERSION}|limit-{limit}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -16,18 +16,16 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
+from autoperi.parallel import parallel_map
 
 OPTIMIZERS = ("FIRE", "BFGS")
 
@@ -149,12 +147,6 @@ def _relax_job(job: tuple[Crystal, RelaxSettings, str | None]) -> RelaxResult:
     return relax_one(*job)
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def relax_crystals(
     crystals: Sequence[Crystal],
     fmax: float = 0.05,
@@ -177,20 +169,4 @@ def relax_crystals(
     settings = RelaxSettings(fmax, steps, optimizer, str(trajectory_dir) if trajectory_dir else None)
     names = list(trajectory_names) if trajectory_names else [c.id or f"structure-{i}" for i, c in enumerate(crystals)]
     jobs = [(crystal, settings, name) for crystal, name in zip(crystals, names, strict=True)]
-    workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
-    bar = tqdm(total=len(jobs), desc="relaxing", unit="crystal", disable=not progress or None)
-    results = []
-    try:
-        if workers == 1:
-            for job in jobs:
-                results.append(_relax_job(job))
-                bar.update()
-            return results
-        # spawn, not fork: forking a process whose torch thread pool is running can deadlock.
-        with get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-            for result in pool.imap(_relax_job, jobs):
-                results.append(result)
-                bar.update()
-        return results
-    finally:
-        bar.close()
+    return parallel_map(_relax_job, jobs, workers, "relaxing", uses_torch=True, progress=progress)
