@@ -14,6 +14,7 @@ from autoperi.generative.autoencoder import AutoencoderConfig
 from autoperi.generative.composition import CompositionConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig
+from autoperi.nn.painn import PaiNNConfig
 from autoperi.physics.losses import PhysicsLossConfig
 
 MODEL_CONFIGS: dict[str, type] = {
@@ -73,7 +74,43 @@ class TrainConfig:
             raise AutoPeriError(f"config: unknown model_type {model_type!r} (known: {sorted(MODEL_CONFIGS)})")
         model = _build(MODEL_CONFIGS[model_type], values.pop("model", {}), "config.model")
         config = replace(_build(cls, values, "config"), model=model)
+        _check_consistency(config)
         return config
+
+
+def _check_consistency(config: TrainConfig) -> None:
+    """Settings that are each valid alone but not together; the error names the keys."""
+    key, model_max_atoms = _model_max_atoms(config.model)
+    if model_max_atoms is not None and config.data.max_atoms > model_max_atoms:
+        raise AutoPeriError(
+            f"config: data.max_atoms ({config.data.max_atoms}) exceeds {key} ({model_max_atoms}): the model's "
+            "atom-count distribution would silently drop the larger training crystals"
+        )
+    for where, network in _network_configs(config.model, "model"):
+        if network.condition_dim != 0:
+            raise AutoPeriError(
+                f"config: {where}.condition_dim is {network.condition_dim}, must be 0: no model passes its network "
+                "an extra per-crystal condition (the lattice is added by the model itself)"
+            )
+
+
+def _model_max_atoms(model: Any) -> tuple[str, int | None]:
+    if isinstance(model, AutoencoderConfig):
+        return "model.decoder.max_atoms", model.decoder.max_atoms
+    return "model.max_atoms", getattr(model, "max_atoms", None)
+
+
+def _network_configs(config: Any, where: str) -> list[tuple[str, PaiNNConfig]]:
+    """Every network config nested in a model config, with its key path."""
+    if isinstance(config, PaiNNConfig):
+        return [(where, config)]
+    if not dataclasses.is_dataclass(config):
+        return []
+    return [
+        found
+        for item in dataclasses.fields(config)
+        for found in _network_configs(getattr(config, item.name), f"{where}.{item.name}")
+    ]
 
 
 def _build(kind: type, values: Any, where: str) -> Any:
