@@ -17,6 +17,14 @@ def run(argv, capsys):
     return code, captured.out, captured.err
 
 
+def test_help_explains_when_matched_rms_is_empty(capsys):
+    with pytest.raises(SystemExit):
+        main(["relax", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "matched_rms, pymatgen StructureMatcher's RMS distance" in text
+    assert "left empty when the matcher (default tolerances) finds no match" in text
+
+
 def test_relaxes_a_folder_and_skips_a_malformed_cif(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -30,8 +38,9 @@ def test_relaxes_a_folder_and_skips_a_malformed_cif(tmp_path, capsys):
     assert "skipped 1" in stderr and "Traceback" not in stderr
     table = pd.read_csv(out / "relax.csv")
     assert list(table["id"]) == ["NaCl", "Si"]
-    expected_columns = {"energy_per_atom_initial", "energy_per_atom_final", "rmsd", "steps", "converged"}
+    expected_columns = {"energy_per_atom_initial", "energy_per_atom_final", "matched_rms", "displacement", "steps"}
     assert expected_columns <= set(table.columns)
+    assert table["displacement"].notna().all() and (table["matched_rms"] < 0.3).all()
     assert (table["steps"] == 8).all() and not table["converged"].any()
     assert (table["energy_per_atom_final"] < table["energy_per_atom_initial"]).all()
     relaxed = read_one_crystal(out / "Si.cif")

@@ -10,8 +10,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "relax",
         help="relax crystals (positions and cell) with CHGNet; writes OUT/*.cif and OUT/relax.csv",
         description="Relax crystals with CHGNet and an ASE optimiser on a FrechetCellFilter. Writes one CIF "
-        "per relaxed crystal and relax.csv (energy per atom before/after in eV/atom, RMSD, displacement in Å, steps,"
-        " converged).",
+        "per relaxed crystal and relax.csv: energy_per_atom_initial/final (eV/atom); matched_rms, pymatgen "
+        "StructureMatcher's RMS distance between the input and the relaxed crystal normalised by (V/N)^(1/3), "
+        "left empty when the matcher (default tolerances) finds no match, as often after a large relaxation; "
+        "displacement, the RMS atomic displacement in Å, defined for every relaxed crystal (no matching: atoms "
+        "keep their order); steps; converged; error.",
     )
     parser.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
     parser.add_argument("--out", default="relaxed", help="output folder (default: ./relaxed)")

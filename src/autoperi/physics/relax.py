@@ -50,7 +50,7 @@ class RelaxResult:
             "num_atoms": self.initial.num_atoms,
             "energy_per_atom_initial": self.energy_per_atom_initial,
             "energy_per_atom_final": self.energy_per_atom_final,
-            "rmsd": self.rmsd,
+            "matched_rms": self.rmsd,
             "displacement": self.displacement,
             "steps": self.steps,
             "converged": self.converged,
