@@ -99,15 +99,16 @@ def test_every_de_novo_model_samples_the_requested_atom_count(trained, tmp_path,
 
 
 def test_composition_model_samples_structures_of_its_compositions(trained, tmp_path):
-    """A composition model samples with the CSP model its config names or --structure-model; --elements
-    restricts its compositions and --formula bypasses it."""
+    """A composition model samples with the CSP model its config names (hybrid with templates, by default) or
+    --structure-model / --structure-strategy; --elements restricts its compositions and --formula bypasses it."""
     from autoperi.io.readers import read_crystals
 
     model = trained["composition"]
     assert main(["sample", "--model", str(model), "-n", "6", "--steps", "2", "--out", str(tmp_path / "a")]) == 0
     crystals = read_crystals(tmp_path / "a").crystals
     assert len(crystals) == 6 and all(1 <= c.num_atoms <= 20 for c in crystals)
-    assert sample_into(model, tmp_path / "e", "--elements", "Ba,Ti,O", "--structure-model", str(trained["csp"])) == 0
+    flow = ("--structure-model", str(trained["csp"]), "--structure-strategy", "flow")
+    assert sample_into(model, tmp_path / "e", "--elements", "Ba,Ti,O", *flow) == 0
     assert {s for c in read_crystals(tmp_path / "e").crystals for s in c.symbols} <= {"Ba", "Ti", "O"}
     assert sample_into(model, tmp_path / "f", "--formula", "Sr2Ti2O6") == 0
     assert {(c.formula, c.num_atoms) for c in read_crystals(tmp_path / "f").crystals} == {("SrTiO3", 10)}
@@ -151,6 +152,7 @@ def test_csp_gives_k_candidates_of_the_formula(trained, tmp_path):
         ["sample", "--model", "tests/conftest.py"],
         ["sample", "--model", "COMPOSITION", "--structure-model", "MODEL"],
         ["sample", "--model", "MODEL", "--structure-model", "CSP"],
+        ["sample", "--model", "MODEL", "--structure-strategy", "flow"],
         ["csp", "--formula", "SrTiO3", "--model", "COMPOSITION"],
     ],
 )

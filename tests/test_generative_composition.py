@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,12 +11,16 @@ from autoperi.generative.composition import (
     END,
     PAD,
     CompositionConfig,
+    CompositionFirstGenerator,
     CompositionModel,
     Vocabulary,
     composition_tokens,
     grammar_mask,
 )
+from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
+from autoperi.generative.templates import TemplateLibrary
 from autoperi.io.pymatgen_adapter import structure_from_crystal
+from autoperi.nn.painn import PaiNNConfig
 
 TINY = CompositionConfig(hidden_dim=32, num_layers=1, num_heads=2, max_atoms=20, max_elements=8)
 
@@ -96,3 +101,20 @@ def test_learns_a_composition_family():
     samples = model.sample(torch.full((50,), 4), torch.Generator().manual_seed(0)).reshape(50, 4).tolist()
     known = {(11, 17, 17, 17), (19, 35, 35, 35)}
     assert sum(tuple(row) in known for row in samples) >= 45
+
+
+def test_hybrid_structures_are_relabelled_templates_and_the_flow_covers_the_rest(perov_sample):
+    """With a template library, a composition of a template's anonymous formula gets that template's
+    coordinates with the target's elements; a composition without a template gets a flow draw."""
+    network = PaiNNConfig(hidden_dim=16, num_layers=1, num_radial=8, cutoff=5.0, max_neighbors=12, time_dim=8)
+    flow = CrystalFlow(CrystalFlowConfig(mode="csp", network=network, max_atoms=20)).eval()
+    template = perov_sample[0]
+    generator = CompositionFirstGenerator(CompositionModel(TINY).eval(), flow, TemplateLibrary([template]))
+    relabelled = torch.as_tensor(template.atomic_numbers) + 1  # same anonymous formula, other elements
+    no_template = torch.tensor([8, 8, 8, 8, 8, 8, 26])
+    numbers = torch.cat([relabelled.sort().values, no_template])
+    batch = generator.sample(torch.tensor([template.num_atoms, 7]), numbers, steps=2)
+    first, second = batch.to_crystals()
+    assert sorted(first.atomic_numbers.tolist()) == sorted(relabelled.tolist())
+    assert np.allclose(first.frac_coords, template.frac_coords, atol=1e-6)
+    assert sorted(second.atomic_numbers.tolist()) == no_template.tolist()

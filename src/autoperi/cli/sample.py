@@ -26,6 +26,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with a composition model (e.g. mp_20-composition): the CSP model that predicts each structure "
         "(default: the one the composition model names)",
     )
+    sample.add_argument(
+        "--structure-strategy",
+        choices=("hybrid", "flow"),
+        help="with a composition model: hybrid (nearest training template of the same anonymous formula, else "
+        "the CSP flow) or flow (default: the composition model's setting)",
+    )
     add_sampling_options(sample, "samples")
     sample.set_defaults(func=run_sample)
 
@@ -56,7 +62,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from autoperi.training.export import load_generator
 
     _check_counts(args.num, args.steps, args.batch_size, args.num_atoms)
-    model, _, _ = load_generator(args.model, args.structure_model)
+    model, _, _ = load_generator(args.model, args.structure_model, args.structure_strategy)
     compositions = None
     if args.formula:
         composition = formula_atomic_numbers(args.formula)

@@ -19,6 +19,7 @@ and is a de novo generator with the interface of the other generators: ``sample_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -31,8 +32,10 @@ from autoperi.generative.crystal_flow import (
     draw_atom_counts,
     initial_atom_count_weights,
 )
+from autoperi.generative.templates import TemplateLibrary
 
 PAD, END = 0, 1
+STRUCTURE_STRATEGIES = ("hybrid", "flow")
 ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + Z
 
 
@@ -43,8 +46,18 @@ class CompositionConfig:
     num_heads: int = 4
     max_atoms: int = 20
     max_elements: int = 8  # longer compositions are left out of training (and cannot be sampled)
-    # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path.
+    # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path, and
+    # how: "hybrid" (the nearest training template of the same anonymous formula, else the flow) or "flow".
     structure_model: str = "mp_20-crystal_flow_csp"
+    structure_strategy: str = "hybrid"
+    # Sampling only: next-token logits are divided by this (below 1: more typical compositions, fewer novel
+    # ones). Tuned on a validation split, stored per model.
+    temperature: float = 1.0
+    training_only_fields: ClassVar[tuple[str, ...]] = ("structure_model", "structure_strategy", "temperature")
+
+    def __post_init__(self) -> None:
+        if self.structure_strategy not in STRUCTURE_STRATEGIES:
+            raise ValueError(f"structure_strategy must be one of {STRUCTURE_STRATEGIES}")
 
 
 class Vocabulary:
@@ -173,7 +186,7 @@ class CompositionModel(nn.Module):
             raise AutoPeriError(f"this composition model places 1 to {self.config.max_atoms} atoms per cell")
         tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
         for _ in range(self.length - 1):
-            probabilities = self.logits(tokens, allowed_elements)[:, -1].softmax(-1)
+            probabilities = (self.logits(tokens, allowed_elements)[:, -1] / self.config.temperature).softmax(-1)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
         elements, counts = self.vocabulary.split(tokens[:, 1:])
         elements, counts = elements[:, 0:-1:2], counts[:, 1::2]  # the last element slot is always [end]
@@ -181,14 +194,18 @@ class CompositionModel(nn.Module):
 
 
 class CompositionFirstGenerator:
-    """De novo generation as a composition model's draw followed by a CSP model's structure for it."""
+    """De novo generation as a composition model's draw followed by a structure for it: with a template
+    ``library``, the hybrid strategy of :mod:`autoperi.generative.csp` (nearest relabelled training template of
+    the same anonymous formula, else a draw of the CSP flow), without one the CSP flow alone."""
 
     de_novo = True
 
-    def __init__(self, composition: CompositionModel, structure: nn.Module) -> None:
+    def __init__(
+        self, composition: CompositionModel, structure: nn.Module, library: TemplateLibrary | None = None
+    ) -> None:
         if getattr(structure, "de_novo", True):
             raise AutoPeriError("a composition model's structure model must be a structure-prediction (csp) model")
-        self.composition, self.structure = composition, structure
+        self.composition, self.structure, self.library = composition, structure, library
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.composition.sample_num_atoms(count, generator)
@@ -207,4 +224,12 @@ class CompositionFirstGenerator:
         num_atoms = num_atoms.long()
         if atomic_numbers is None:
             atomic_numbers = self.composition.sample(num_atoms, generator, allowed_elements)
-        return self.structure.sample(num_atoms, atomic_numbers, steps, method, generator)
+        if self.library is None:
+            return self.structure.sample(num_atoms, atomic_numbers, steps, method, generator)
+        from autoperi.generative.csp import CSPSettings, predict_structures  # csp imports sampling, which imports us
+
+        compositions = [chunk.numpy() for chunk in torch.split(atomic_numbers.cpu(), num_atoms.tolist())]
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        settings = CSPSettings("hybrid", 1, steps, method, seed, max(1, len(compositions)))
+        groups = predict_structures(compositions, settings, self.structure, self.library)
+        return CrystalBatch.from_crystals([group[0] for group in groups], dtype=next(self.structure.parameters()).dtype)

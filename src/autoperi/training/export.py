@@ -105,14 +105,20 @@ def load_model(
 
 
 def load_generator(
-    name_or_path: str | None = None, structure_model: str | None = None
+    name_or_path: str | None = None, structure_model: str | None = None, structure_strategy: str | None = None
 ) -> tuple[torch.nn.Module | CompositionFirstGenerator, TrainConfig, dict]:
-    """A model for `autoperi sample`: a generator, or a composition model paired with its structure model
-    (``structure_model``, else the one its config names) as a :class:`CompositionFirstGenerator`."""
+    """A model for `autoperi sample`: a generator, or a composition model paired with its structure model and
+    strategy (``structure_model`` / ``structure_strategy``, else those its config names) as a
+    :class:`CompositionFirstGenerator`; the hybrid strategy's templates are the composition model's training pool."""
     model, config, metadata = load_model(name_or_path, GENERATORS + DE_NOVO_PIPELINES)
-    if config.model_type == "composition":
-        structure, _, _ = load_model(structure_model or config.model.structure_model, "crystal_flow")
-        return CompositionFirstGenerator(model, structure), config, metadata
-    if structure_model:
-        raise AutoPeriError("--structure-model goes with a composition model only")
-    return model, config, metadata
+    if config.model_type != "composition":
+        if structure_model or structure_strategy:
+            raise AutoPeriError("a structure model or strategy goes with a composition model only")
+        return model, config, metadata
+    structure, _, _ = load_model(structure_model or config.model.structure_model, "crystal_flow")
+    library = None
+    if (structure_strategy or config.model.structure_strategy) == "hybrid":
+        from autoperi.generative.templates import template_library
+
+        library = template_library(config.data.dataset, config.data.train_split)
+    return CompositionFirstGenerator(model, structure, library), config, metadata

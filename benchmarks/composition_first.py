@@ -1,0 +1,133 @@
+"""Chemistry of de novo samples: compositions from a composition model, and sample folders of any generator.
+
+python benchmarks/composition_first.py --dataset mp_20 --composition-model mp_20-composition -n 1000 \\
+    --seed 0 --samples-dir runs/i14/latent_flow runs/i14/composition_first --out runs/i14/chemistry.json
+
+Every row reports, against the dataset's test split (``--reference-split lowdata_val`` to tune): W(#elements)
+and W(#atoms) (1-D Wasserstein distances of the whole set), the fraction with >= 6 elements, SMACT
+compositional validity (the evaluation suite's rule), the fraction for which pymatgen's
+``Composition.oxi_state_guesses()`` finds a charge-neutral assignment, and the fraction of reduced
+compositions absent from the training pool (``lowdata_train``). The reference split itself is a row (the
+reference values). A sample folder's row adds structural validity, shortest distances under 0.5 Å,
+W(density) over at most 1,000 valid crystals (as the evaluation suite draws them) and, unless
+``--no-matching``, StructureMatcher uniqueness and novelty against the pool. ``--temperatures`` samples
+the composition model at each temperature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from functools import cache
+
+import numpy as np
+import torch
+
+
+@cache
+def _neutral(elements: tuple[int, ...], counts: tuple[int, ...]) -> bool:
+    from pymatgen.core import Composition, Element
+
+    composition = Composition({Element.from_Z(z): n for z, n in zip(elements, counts, strict=True)})
+    return bool(composition.oxi_state_guesses())
+
+
+def composition_row(compositions: list[np.ndarray], reference: list[np.ndarray], known: set) -> dict:
+    from scipy.stats import wasserstein_distance
+
+    from autoperi.metrics.validity import composition_is_valid, reduced_composition
+
+    reduced = [reduced_composition(z) for z in compositions]
+    elements = np.array([len(r[0]) for r in reduced])
+    atoms = np.array([len(z) for z in compositions])
+    reference_elements = [len(set(z.tolist())) for z in reference]
+    return {
+        "count": len(compositions),
+        "wdist_num_elements": round(float(wasserstein_distance(elements, reference_elements)), 4),
+        "wdist_num_atoms": round(float(wasserstein_distance(atoms, [len(z) for z in reference])), 4),
+        "mean_num_elements": round(float(elements.mean()), 3),
+        "frac_6plus_elements": round(float((elements >= 6).mean()), 4),
+        "comp_valid": round(float(np.mean([composition_is_valid(*r) for r in reduced])), 4),
+        "oxi_neutral": round(float(np.mean([_neutral(*r) for r in reduced])), 4),
+        "novel_composition": round(float(np.mean([r not in known for r in reduced])), 4),
+        "num_atoms_histogram": np.bincount(atoms).tolist(),
+    }
+
+
+def structure_row(crystals: list, reference: list, pool: list, matching: bool) -> dict:
+    from autoperi.metrics.distribution import property_table, sample_valid, wasserstein_distances
+    from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid, min_interatomic_distance
+
+    structural = np.array([is_structurally_valid(c) for c in crystals])
+    valid = structural & np.array([is_compositionally_valid(c) for c in crystals])
+    generated = {"density": property_table(crystals)["density"]}
+    wdist = wasserstein_distances(generated, {"density": property_table(reference)["density"]}, sample_valid(valid))
+    row = {
+        "struct_valid": round(float(structural.mean()), 4),
+        "valid": round(float(valid.mean()), 4),
+        "frac_min_distance_below_0.5": round(float(np.mean([min_interatomic_distance(c) < 0.5 for c in crystals])), 4),
+        "wdist_density": round(wdist["wdist_density"], 4),
+    }
+    if matching:
+        from autoperi.metrics.uniqueness import novel_mask, unique_mask
+
+        row["unique"] = round(float(unique_mask(crystals, 1).mean()), 4)
+        row["novel_structure"] = round(float(novel_mask(crystals, pool, 1).mean()), 4)
+    return row
+
+
+def _timed(function, *arguments) -> dict:
+    started, cpu = time.time(), time.process_time()
+    row = function(*arguments)
+    return row | {"wall_s": round(time.time() - started, 1), "cpu_s": round(time.process_time() - cpu, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mp_20")
+    parser.add_argument("--composition-model", help="sample -n compositions (atom counts from its prior)")
+    parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--temperatures", type=float, nargs="*", help="sampling temperatures (default: the model's)")
+    parser.add_argument("--reference-split", default="test", help="the split compared with (lowdata_val to tune)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples-dir", nargs="*", default=[], help="sample folders (autoperi sample --out)")
+    parser.add_argument("--no-matching", action="store_true", help="skip StructureMatcher uniqueness and novelty")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    from autoperi.data import load_split
+    from autoperi.io import read_crystals
+    from autoperi.metrics.validity import reduced_composition
+
+    test = load_split(args.dataset, args.reference_split)
+    pool = load_split(args.dataset, "lowdata_train")
+    known = {reduced_composition(c.atomic_numbers) for c in pool}
+    reference = [c.atomic_numbers for c in test]
+    rows = {f"{args.reference_split}_split": _timed(composition_row, reference, reference, known)}
+    if args.composition_model:
+        from autoperi.training.export import load_model
+
+        model, _, _ = load_model(args.composition_model, "composition")
+        for temperature in args.temperatures or [model.config.temperature]:
+            model.config.temperature = temperature
+            generator = torch.Generator().manual_seed(args.seed)
+            counts = model.sample_num_atoms(args.n, generator)
+            numbers = model.sample(counts, generator)
+            compositions = [z.numpy() for z in torch.split(numbers, counts.tolist())]
+            row = _timed(composition_row, compositions, reference, known)
+            rows[f"{args.composition_model} compositions, temperature {temperature}"] = row
+    for folder in args.samples_dir:
+        crystals = read_crystals(folder).crystals
+        row = _timed(composition_row, [c.atomic_numbers for c in crystals], reference, known)
+        rows[folder] = row | _timed(structure_row, crystals, test, pool, not args.no_matching)
+    text = json.dumps({"command": vars(args), "rows": rows}, indent=2)
+    if args.out:
+        with open(args.out, "w") as handle:
+            handle.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
