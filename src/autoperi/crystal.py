@@ -7,6 +7,7 @@ lives in :mod:`autoperi.batch`.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,9 @@ class Crystal:
         """Reduced formula as pymatgen writes it (e.g. ``SrTiO3``)."""
         from pymatgen.core import Composition
 
-        return Composition(Counter(self.symbols)).reduced_formula
+        with warnings.catch_warnings():  # pymatgen orders by electronegativity and warns where there is none
+            warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+            return Composition(Counter(self.symbols)).reduced_formula
 
     def copy(self, **changes: Any) -> Crystal:
         values = {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from autoperi import __version__
@@ -28,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autoperi", description="Generative modelling of periodic crystal structures."
     )
     parser.add_argument("--version", action="version", version=f"autoperi {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of unexpected errors")
+    parser.add_argument(
+        "--debug", action="store_true", help="show library warnings and the full traceback of unexpected errors"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)
@@ -37,6 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        if not (args.debug or sys.warnoptions):
+            _hide_library_warnings()
+        return _run(args)
+
+
+def _hide_library_warnings() -> None:
+    """Python warnings from numpy, pymatgen, matminer ... stay out of normal output (``--debug`` shows them).
+
+    The CLI's own warnings are printed lines, not Python warnings. Spawned workers read ``PYTHONWARNINGS``.
+    """
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except AutoPeriError as error:
