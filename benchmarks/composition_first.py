@@ -11,7 +11,7 @@ compositions absent from the training pool (``lowdata_train``). The reference sp
 reference values). A sample folder's row adds structural validity, shortest distances under 0.5 Å,
 W(density) over at most 1,000 valid crystals (as the evaluation suite draws them) and, unless
 ``--no-matching``, StructureMatcher uniqueness and novelty against the pool. ``--temperatures`` samples
-the composition model at each temperature.
+the composition model at each temperature; ``--write T`` stores the chosen one in its model file.
 """
 
 from __future__ import annotations
@@ -83,6 +83,16 @@ def _timed(function, *arguments) -> dict:
     return row | {"wall_s": round(time.time() - started, 1), "cpu_s": round(time.process_time() - cpu, 1)}
 
 
+def _store_temperature(model: str, temperature: float, split: str) -> None:
+    from autoperi.training.export import resolve_model_path
+
+    path = resolve_model_path(model)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload["config"]["model"]["temperature"] = temperature
+    payload["metadata"]["temperature_tuning"] = {"split": split}
+    torch.save(payload, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="mp_20")
@@ -93,6 +103,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples-dir", nargs="*", default=[], help="sample folders (autoperi sample --out)")
     parser.add_argument("--no-matching", action="store_true", help="skip StructureMatcher uniqueness and novelty")
+    parser.add_argument("--write", type=float, metavar="T", help="store temperature T in the composition model's file")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -122,6 +133,8 @@ def main() -> None:
         crystals = read_crystals(folder).crystals
         row = _timed(composition_row, [c.atomic_numbers for c in crystals], reference, known)
         rows[folder] = row | _timed(structure_row, crystals, test, pool, not args.no_matching)
+    if args.write is not None:
+        _store_temperature(args.composition_model, args.write, f"{args.dataset}/{args.reference_split}")
     text = json.dumps({"command": vars(args), "rows": rows}, indent=2)
     if args.out:
         with open(args.out, "w") as handle:

@@ -118,3 +118,20 @@ def test_hybrid_structures_are_relabelled_templates_and_the_flow_covers_the_rest
     assert sorted(first.atomic_numbers.tolist()) == sorted(relabelled.tolist())
     assert np.allclose(first.frac_coords, template.frac_coords, atol=1e-6)
     assert sorted(second.atomic_numbers.tolist()) == no_template.tolist()
+
+
+def test_shipped_mp20_composition_model_gives_few_many_element_cells_and_respects_a_system():
+    """The shipped file loads with weights_only=True; its cells rarely hold six or more elements (MP-20 test
+    split: 0.1 %), and a chemical system restricts every sampled element."""
+    from autoperi.training.export import load_model
+
+    model, config, _ = load_model("mp_20-composition", "composition")
+    assert config.data.dataset == "mp_20"
+    num_atoms = model.sample_num_atoms(300, torch.Generator().manual_seed(0))
+    numbers = model.sample(num_atoms, torch.Generator().manual_seed(1))
+    chunks = torch.split(numbers, num_atoms.tolist())
+    assert [len(chunk) for chunk in chunks] == num_atoms.tolist()
+    assert np.mean([len(set(chunk.tolist())) >= 6 for chunk in chunks]) <= 0.02
+    system = {3, 8, 15, 26}
+    restricted = model.sample(torch.full((20,), 10), torch.Generator().manual_seed(2), sorted(system))
+    assert len(restricted) == 200 and set(restricted.tolist()) <= system
