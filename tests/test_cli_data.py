@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from autoperi.cli.main import build_parser, main
 
 
@@ -75,3 +77,36 @@ def build_example_path():
     from importlib.resources import files
 
     return files("autoperi") / "examples" / "textbook.csv"
+
+
+def _parsers(parser, name="autoperi"):
+    import argparse
+
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub_parser in action.choices.items():
+                yield from _parsers(sub_parser, f"{name} {sub_name}")
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    from autoperi.cli.main import build_parser
+
+    missing = [
+        f"{name} {action.dest}"
+        for name, parser in _parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help
+    ]
+    assert missing == []
+
+
+def test_sampling_options_state_their_defaults(capsys):
+    for command in ("sample", "csp"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "ODE integration steps (default: 50)" in text and "ODE integrator (default: euler" in text
+        assert "crystals generated together (default: 64)" in text

@@ -14,8 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", default="reconstructed", help="output folder (default: reconstructed)")
     parser.add_argument("--steps", type=int, default=None, help="decoder ODE steps (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the decoder (default: 0)")
+    parser.add_argument("--batch-size", type=int, default=64, help="crystals decoded together (default: 64)")
     parser.set_defaults(func=run)
 
 

@@ -8,9 +8,14 @@ import argparse
 def add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--model", help="a shipped model name or a model.pt / run folder (default: MP-20 model)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same crystals)")
-    parser.add_argument("--steps", type=int, default=50, help="ODE integration steps")
-    parser.add_argument("--method", default="euler", choices=("euler", "midpoint", "heun", "rk4"))
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=50, help="ODE integration steps (default: 50)")
+    parser.add_argument(
+        "--method",
+        default="euler",
+        choices=("euler", "midpoint", "heun", "rk4"),
+        help="ODE integrator (default: euler; midpoint, heun and rk4 cost 2, 2 and 4 network calls per step)",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="crystals generated together (default: 64)")
     parser.add_argument("--out", default=default_out, help=f"output folder (default: {default_out})")
 
 

@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--accelerator", default="cpu", help="cpu, gpu or auto (Lightning)")
     parser.add_argument("--devices", default="1", help="number of devices per node, or 'auto'")
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for multi-GPU or multi-node")
-    parser.add_argument("--num-nodes", type=int, default=1)
+    parser.add_argument("--num-nodes", type=int, default=1, help="machines for multi-node DDP (default: 1)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     parser.set_defaults(func=run)
 
