@@ -6,7 +6,7 @@ Five terms, each with its own weight in :class:`PhysicsLossConfig` (a term whose
 - ``force``: the mean norm of the potential's forces (eV/Å);
 - ``stress``: the Frobenius norm of the potential's stress (GPa);
 - ``repulsion``: Σ over atom pairs closer than d_min = ``min_distance_scale`` × (r_i + r_j) (covalent
-  radii) of (d_min − d)², per atom (Å²), in plain torch over periodic images;
+  radii) of (d_min − d)², per atom (Å²), over the exact periodic neighbour list;
 - ``volume``: the squared log-distance of the volume per atom outside ``volume_per_atom_range`` (Å³/atom).
 
 Each per-crystal term is weighted by how close the crystal's time is to the data end of the path,
@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from ase.data import covalent_radii
 
-from autoperi.batch import CrystalBatch, pad_atoms
+from autoperi.batch import CrystalBatch
+from autoperi.graph.neighbors import build_graph
 from autoperi.physics.potential import EV_PER_A3_TO_GPA, Potential
 
 TERMS = ("energy", "force", "stress", "repulsion", "volume")
 POTENTIAL_TERMS = ("energy", "force", "stress")
-MAX_IMAGES_PER_AXIS = 3
 DISTANCE_EPS = 1e-12
 
 
@@ -82,52 +82,21 @@ def time_weights(
     return closeness.expand(num_crystals) ** config.time_weight_power
 
 
-def _image_offsets(lattices: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """Integer lattice translations that hold every pair closer than ``cutoff`` (capped per axis)."""
-    lattices = lattices.detach()
-    volumes = torch.linalg.det(lattices).abs()
-    heights = torch.stack(
-        [
-            volumes / torch.linalg.cross(lattices[:, j], lattices[:, k]).norm(dim=-1)
-            for j, k in ((1, 2), (2, 0), (0, 1))
-        ],
-        dim=-1,
-    )
-    reach = torch.ceil(cutoff / heights.clamp_min(1e-6) + 0.5).amax(dim=0).clamp(max=MAX_IMAGES_PER_AXIS)
-    axes = [torch.arange(-int(n), int(n) + 1) for n in reach]
-    return torch.cartesian_prod(*axes).to(lattices.dtype)
-
-
 def repulsion_loss(batch: CrystalBatch, min_distance_scale: float) -> torch.Tensor:
     """Per crystal (B,): Σ over pairs (each counted once) of max(0, d_min − d)² per atom, in Å².
 
-    All pairs over periodic images are screened without gradients; only the overlapping ones are
-    recomputed in the autograd graph, so the backward pass costs almost nothing.
+    The pairs come from the exact periodic neighbour list (every image within the largest d_min, found
+    without gradients); their distances are recomputed in the autograd graph.
     """
     radii = torch.as_tensor(covalent_radii, dtype=batch.frac_coords.dtype)[batch.atomic_numbers]
-    frac, mask = pad_atoms(batch.frac_coords, batch.num_atoms)
-    atom_radii, _ = pad_atoms(radii.detach(), batch.num_atoms)
-    thresholds = min_distance_scale * (atom_radii[:, :, None] + atom_radii[:, None, :])  # (B, n, n)
-    offsets = _image_offsets(batch.lattices, float(thresholds.max()))  # (M, 3)
-    with torch.no_grad():
-        difference = frac[:, None, :, :] - frac[:, :, None, :]
-        within_cell = (difference - difference.round()) @ batch.lattices[:, None]  # (B, n, n, 3) Å
-        image_shifts = offsets @ batch.lattices  # (B, M, 3) Å
-        # |w + s|² = |w|² + 2 w·s + |s|², with w·s as one batched matrix product
-        cross = (within_cell.flatten(1, 2) @ image_shifts.transpose(1, 2)).view(*within_cell.shape[:3], -1)
-        shift_lengths = (image_shifts**2).sum(-1)[:, None, None, :]
-        squared = (within_cell**2).sum(-1)[..., None] + 2 * cross + shift_lengths
-        overlapping = squared < thresholds[..., None] ** 2
-        overlapping &= (mask[:, :, None] & mask[:, None, :])[..., None]
-        same_atom = torch.eye(frac.shape[1], dtype=torch.bool)[None, :, :, None]
-        overlapping &= ~(same_atom & (offsets.abs().sum(-1) == 0))
-    crystal, i, j, image = overlapping.nonzero(as_tuple=True)
-    difference = frac[crystal, j] - frac[crystal, i]
-    difference = difference - difference.detach().round() + offsets[image]
-    cartesian = torch.einsum("pk,pkl->pl", difference, batch.lattices[crystal])
-    distances = torch.sqrt((cartesian**2).sum(-1) + DISTANCE_EPS)
-    penalty = 0.5 * torch.relu(thresholds[crystal, i, j] - distances) ** 2
-    totals = penalty.new_zeros(batch.num_crystals).index_add(0, crystal, penalty)
+    cutoff = 2 * min_distance_scale * float(radii.max())
+    graph = build_graph(batch, cutoff)
+    centres, neighbours = graph.edge_index
+    vectors = graph.vectors(batch.frac_coords, batch.lattices)
+    distances = torch.sqrt((vectors**2).sum(-1) + DISTANCE_EPS)
+    thresholds = min_distance_scale * (radii[centres] + radii[neighbours])
+    penalty = 0.5 * torch.relu(thresholds - distances) ** 2  # every pair appears in both directions
+    totals = penalty.new_zeros(batch.num_crystals).index_add(0, graph.edge_batch, penalty)
     return totals / batch.num_atoms.to(totals.dtype)
 
 
