@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
 
-from autoperi.io.pymatgen_adapter import structure_from_crystal
 from autoperi.metrics._cdvae_magpie_scaler import MAGPIE_MEANS, MAGPIE_STDS
 from autoperi.metrics.coverage import (
     COMPOSITION_FP_SIZE,
@@ -19,6 +18,7 @@ from autoperi.metrics.coverage import (
     standardised_composition,
     structure_fingerprint,
 )
+from physics_structures import rocksalt, silicon
 
 
 def fingerprints(structure_rows, composition_rows) -> Fingerprints:
@@ -70,12 +70,22 @@ def test_standardisation_uses_fixed_constants_and_zeroes_nans():
     assert np.count_nonzero(scaled) == 1
 
 
-def test_structure_fingerprint_is_the_mean_of_matminer_site_fingerprints(mp20_sample):
-    featurizer = CrystalNNFingerprint.from_preset("ops")
-    for crystal in mp20_sample[:3]:
-        structure = structure_from_crystal(crystal)
-        expected = np.mean([featurizer.featurize(structure, i) for i in range(len(structure))], axis=0)
-        np.testing.assert_allclose(structure_fingerprint(crystal), expected, atol=1e-12)
+@pytest.mark.parametrize(
+    ("crystal", "coordination"), [(rocksalt(), "octahedral CN_6"), (silicon(), "tetrahedral CN_4")]
+)
+def test_structure_fingerprint_recognises_the_coordination_and_ignores_the_cell(crystal, coordination):
+    # Rock salt is octahedral and diamond-structure silicon tetrahedral at every site: the weight of that
+    # coordination number and its order parameter are 1, every other coordination number weighs 0.
+    labels = CrystalNNFingerprint.from_preset("ops").feature_labels()
+    fingerprint = structure_fingerprint(crystal)
+    number = coordination.split()[-1]
+    assert fingerprint[labels.index(f"wt {number}")] == pytest.approx(1.0)
+    assert fingerprint[labels.index(coordination)] == pytest.approx(1.0, abs=1e-6)
+    assert sum(fingerprint[i] for i, label in enumerate(labels) if label.startswith("wt ")) == pytest.approx(1.0)
+    supercell = crystal.supercell((2, 1, 1))
+    order = np.random.default_rng(0).permutation(supercell.num_atoms)
+    shuffled = supercell.copy(frac_coords=supercell.frac_coords[order], atomic_numbers=supercell.atomic_numbers[order])
+    np.testing.assert_allclose(structure_fingerprint(shuffled), fingerprint, atol=1e-9)
 
 
 def test_symmetry_reduced_fingerprint_is_close_to_the_plain_one(mp20_sample):

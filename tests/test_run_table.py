@@ -89,13 +89,15 @@ def test_smoke_scale_is_small_everywhere(table):
     assert smoke.dng_samples <= 32 and smoke.sampling_steps <= 10 and smoke.speed_num <= 8
 
 
-def test_baselines_are_the_published_anchors(table):
-    found = {(b.dataset, b.task, b.method): (b.match_rate_percent, b.rmse) for b in table.BASELINES}
-    assert found[("perov_5", "reconstruction", "CDVAE")] == (97.52, 0.0156)
-    assert found[("carbon_24", "reconstruction", "CDVAE")] == (55.22, 0.2080)
-    assert found[("mp_20", "reconstruction", "CDVAE")] == (45.43, 0.0356)
-    assert found[("perov_5", "csp_k1", "DiffCSP")] == (52.02, 0.0760)
-    assert found[("mp_20", "csp_k1", "FlowMM")] == (61.39, 0.0566)
+def test_baselines_agree_with_the_figures_quoted_in_the_benchmarks_document(table):
+    # The script's constants and docs/BENCHMARKS.md are written separately; every baseline of a dataset the
+    # document covers must appear there with the same match rate and RMSE, on a line naming its method.
+    lines = (SCRIPT.parents[1] / "docs" / "BENCHMARKS.md").read_text().splitlines()
+    covered = [b for b in table.BASELINES if b.dataset in ("perov_5", "mp_20")]
+    assert len(covered) >= 6
+    for baseline in covered:
+        quoted = f"{baseline.match_rate_percent:.2f} %", f"{baseline.rmse:.4f}"
+        assert any(baseline.method in line and all(q in line for q in quoted) for line in lines), baseline
     assert {b.task for b in table.BASELINES} == {"reconstruction", "csp_k1"}  # no DNG figure is quoted
     assert all(b.source for b in table.BASELINES)
 
