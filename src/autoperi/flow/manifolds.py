@@ -98,31 +98,6 @@ class FlatTorus(Manifold):
         return velocity
 
 
-class Simplex(Manifold):
-    """The probability simplex with straight (mixture) paths and a uniform Dirichlet base.
-
-    Used for categorical variables such as atom types: the endpoint is a one-hot vector and the sample is
-    read off with ``argmax``.
-    """
-
-    def __init__(self, eps: float = 1e-6) -> None:
-        self.eps = eps
-
-    def sample_base(self, shape, generator=None, group=None):
-        exponential = -torch.log(torch.rand(shape, generator=generator).clamp_min(1e-12))
-        return exponential / exponential.sum(-1, keepdim=True)
-
-    def log(self, x, y):
-        return y - x
-
-    def exp(self, x, velocity):
-        moved = (x + velocity).clamp_min(0.0)
-        return moved / moved.sum(-1, keepdim=True).clamp_min(self.eps)
-
-    def project(self, x, velocity, group=None):
-        return velocity - velocity.mean(-1, keepdim=True)
-
-
 class LatticeMetric(Euclidean):
     """3x3 lattices flowed through the matrix logarithm of their metric tensor G = L Lᵀ.
 
@@ -204,6 +179,5 @@ __all__ = [
     "FlatTorus",
     "LatticeMetric",
     "Manifold",
-    "Simplex",
     "group_mean",
 ]
