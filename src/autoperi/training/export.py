@@ -115,7 +115,10 @@ def load_generator(
         if structure_model or structure_strategy:
             raise AutoPeriError("a structure model or strategy goes with a composition model only")
         return model, config, metadata
-    structure, _, _ = load_model(structure_model or config.model.structure_model, "crystal_flow")
+    try:
+        structure, _, _ = load_model(structure_model or config.model.structure_model, "crystal_flow")
+    except AutoPeriError as error:
+        raise AutoPeriError(f"{config.name}'s structure model: {error} (choose one with --structure-model)") from None
     library = None
     if (structure_strategy or config.model.structure_strategy) == "hybrid":
         from autoperi.generative.templates import template_library
