@@ -27,6 +27,8 @@ def test_parallel_map_keeps_order_and_uses_the_workers(uses_torch):
 
 
 def test_progress_is_logged_as_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    parallel_map(_pid_threads_and_square, list(range(5)), workers=1, description="quick")
+    assert capsys.readouterr().err == ""  # shorter than LOG_INTERVAL_S: nothing, as before
     monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
     results = parallel_map(_pid_threads_and_square, list(range(5)), workers=1, description="squaring")
     assert len(results) == 5

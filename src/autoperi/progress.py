@@ -1,12 +1,14 @@
 """Progress for long loops: a tqdm bar on a terminal, plain lines at intervals in a log file.
 
 tqdm disables itself when its stream is not a terminal, so a command redirected to a log printed nothing
-until it ended; here it keeps reporting, one line per ``LOG_INTERVAL_S`` seconds, without carriage returns.
+until it ended; here a loop that runs longer than ``LOG_INTERVAL_S`` seconds reports one line per interval
+(and its final state), without carriage returns.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -15,14 +17,16 @@ LOG_INTERVAL_S = 30.0
 
 
 class _LineStream:
-    """A stream that writes each tqdm status as its own line (tqdm redraws with a leading carriage return)."""
+    """A stream that writes each tqdm status as its own line (tqdm redraws with a leading carriage return),
+    from ``LOG_INTERVAL_S`` seconds on: a short loop leaves the log (and a one-line error) untouched."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.start = time.monotonic()
 
     def write(self, text: str) -> None:
         text = text.strip("\r\n")
-        if text:
+        if text and time.monotonic() - self.start >= LOG_INTERVAL_S:
             self.stream.write(text + "\n")
 
     def flush(self) -> None:
