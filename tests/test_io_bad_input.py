@@ -267,6 +267,7 @@ def mixed_csv(path):
 )
 def test_every_command_reading_many_structures_names_each_skipped_row(tmp_path, capsys, monkeypatch, arguments):
     monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("autoperi.progress.LOG_INTERVAL_S", 0.0)  # progress lines from the first update on
     reference = tmp_path / "reference.csv"
     pd.DataFrame({"material_id": ["ref"], "cif": [NACL_CONVENTIONAL_CIF]}).to_csv(reference)
     out = tmp_path / "out"
@@ -280,6 +281,7 @@ def test_every_command_reading_many_structures_names_each_skipped_row(tmp_path, 
     if arguments[0] == "evaluate":
         metrics = json.loads((out / "metrics.json").read_text())["metrics"]
         assert metrics["n_generated"] == 4 and metrics["n_unreadable"] == 2
+        assert "fingerprints (generated)" in captured.err and "fingerprints (reference)" in captured.err
     elif arguments[1] == "info":
         assert any(line.split()[:3] == ["mixed.csv", "2", "2"] for line in captured.out.splitlines())
     elif arguments[1] == "convert":

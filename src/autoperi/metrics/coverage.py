@@ -148,8 +148,9 @@ def cached_fingerprints(
     read_options: str = "",
     workers: int | None = None,
     use_symmetry: bool = False,
+    label: str = "reference",
 ) -> tuple[Fingerprints, bool]:
-    """Fingerprints of a reference set read from ``sources``, cached by their sha256 (in the cache dir).
+    """Fingerprints of a set read from ``sources`` (``label`` names it in progress), cached by their sha256.
 
     Returns the fingerprints and whether they came from the cache.
     """
@@ -161,7 +162,7 @@ def cached_fingerprints(
         cached = Fingerprints.load(path)
         if len(cached) == len(crystals):
             return cached, True
-    fingerprints = compute_fingerprints(crystals, workers, use_symmetry, label="(reference)")
+    fingerprints = compute_fingerprints(crystals, workers, use_symmetry, label=f"({label})")
     fingerprints.save(path)
     return fingerprints, False
 

@@ -80,7 +80,8 @@ def validity_arrays(crystals: list[Crystal], workers: int | None = None) -> tupl
 def _generated_fingerprints(generated: list[Crystal], options: DngOptions) -> tuple[Fingerprints, bool]:
     if options.generated_sources is None:
         return compute_fingerprints(generated, options.workers, options.use_symmetry), False
-    return cached_fingerprints(generated, options.generated_sources, "generated", options.workers, options.use_symmetry)
+    sources = options.generated_sources
+    return cached_fingerprints(generated, sources, "generated", options.workers, options.use_symmetry, "generated")
 
 
 def coverage_cutoffs(reference: ReferenceSet, cutoffs: tuple[float, float] | None) -> tuple[tuple[float, float], str]:
