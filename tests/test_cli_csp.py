@@ -84,6 +84,16 @@ def test_formulas_csv_writes_one_row_per_candidate(perov_model, tmp_path, capsys
     assert list(table[table["id"] == "B"]["source"]) == ["flow", "flow"]
 
 
+def test_refined_templates_keep_their_template(perov_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["csp", "--formula", "SrTiO3", "-k", "2", "--model", perov_model, "--steps", "10", "--refine-t0", "0.9"]
+    code, _, err = run([*argv, "--out", str(out)], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "candidates.csv")
+    assert list(table["source"]) == ["refined", "refined"] and table["template_id"].notna().all()
+    assert all(read_one_crystal(out / name).formula == "SrTiO3" for name in table["file"])
+
+
 def test_rank_relaxes_and_orders_by_energy(perov_model, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["csp", "--formula", "SrTiO3", "-k", "3", "--strategy", "template", "--templates", "perov_5", "--rank"]

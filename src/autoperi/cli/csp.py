@@ -39,7 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "first, then the flow up to k (and for compositions without a template)",
     )
     csp.add_argument("--templates", help="dataset whose training pool gives templates (default: the model's)")
-    csp.add_argument("--refine-t0", type=float, help="hybrid: refine templates with the flow from this time")
+    csp.add_argument(
+        "--refine-t0",
+        type=float,
+        help="hybrid: refine templates with the flow from this time, e.g. 0.95 (default: templates as retrieved)",
+    )
+    csp.add_argument("--refine-noise", action="store_true", help="mix base noise into the refinement's start")
     csp.add_argument(
         "--rank",
         action="store_true",
@@ -162,7 +167,9 @@ def run_csp(args: argparse.Namespace) -> int:
     model, name, library, dataset = resolve_parts(args)
     check_domain(targets, model if args.strategy != "template" else None, name, library, dataset)
     strategy = "flow" if args.strategy == "hybrid" and library is None else args.strategy
-    settings = CSPSettings(strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0)
+    settings = CSPSettings(
+        strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise
+    )
     groups = predict_structures([c for _, c in targets], settings, model, library)
     for (target_id, _), group in zip(targets, groups, strict=True):
         for rank, candidate in enumerate(group, start=1):

@@ -39,7 +39,9 @@ class CSPSettings:
     seed: int = 0
     batch_size: int = 64
     refine_t0: float | None = None  # hybrid: refine templates with the flow from this time; None keeps them
-    refine_noise: bool = True  # start refinement on the training path (base noise mixed in), else at the template
+    # Start refinement on the training path (base noise mixed in) instead of at the template itself; on MP-20
+    # lowdata_val the noise raised the RMSE of refined templates 2-7x (docs/BENCHMARKS.md), so it is off.
+    refine_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
