@@ -149,10 +149,10 @@ def _relax_job(job: tuple[Crystal, RelaxSettings, str | None]) -> RelaxResult:
 
 def relax_crystals(
     crystals: Sequence[Crystal],
-    fmax: float = 0.05,
-    steps: int = 500,
+    fmax: float = RelaxSettings.fmax,
+    steps: int = RelaxSettings.steps,
     workers: int = 1,
-    optimizer: str = "FIRE",
+    optimizer: str = RelaxSettings.optimizer,
     trajectory_dir: str | Path | None = None,
     trajectory_names: Sequence[str] | None = None,
     progress: bool = True,
