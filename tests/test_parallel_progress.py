@@ -24,6 +24,8 @@ def test_parallel_map_keeps_order_and_uses_the_workers(uses_torch):
     if uses_torch:  # spawned workers run one torch thread each
         assert {r[1] for r in results} == {1}
     assert [r[2] for r in parallel_map(_pid_threads_and_square, [3, 1], workers=1)] == [9, 1]
+    many = parallel_map(_pid_threads_and_square, list(range(12)), workers=99)  # never more than the cores
+    assert len({r[0] for r in many}) <= len(os.sched_getaffinity(0))
 
 
 def test_progress_is_logged_as_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch):

@@ -19,7 +19,9 @@ Result = TypeVar("Result")
 
 
 def default_workers(workers: int | None = None) -> int:
-    return max(1, workers or len(os.sched_getaffinity(0)))
+    """``workers`` (default: every core this process may use), at most that many cores."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(workers or cores, cores))
 
 
 def _one_torch_thread() -> None:
