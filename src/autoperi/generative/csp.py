@@ -40,7 +40,7 @@ class CSPSettings:
     batch_size: int = 64
     refine_t0: float | None = None  # hybrid: refine templates with the flow from this time; None keeps them
     # Start refinement on the training path (base noise mixed in) instead of at the template itself; on MP-20
-    # lowdata_val the noise raised the RMSE of refined templates 2-7x (docs/BENCHMARKS.md), so it is off.
+    # lowdata_val the noise raised the RMSE of refined templates 2.4-10x (docs/BENCHMARKS.md), so it is off.
     refine_noise: bool = False
 
     def __post_init__(self) -> None:
