@@ -32,10 +32,9 @@ def main() -> None:
     from autoperi.data import load_split
     from autoperi.generative.sampling import reconstruct_crystals
     from autoperi.metrics.reconstruction import pair_errors, summarise_pairs
-    from autoperi.training.export import load_model
+    from autoperi.training.export import load_autoencoder
 
-    model, config, metadata = load_model(args.model, ("autoencoder", "latent_flow"))
-    autoencoder = model.autoencoder if config.model_type == "latent_flow" else model
+    autoencoder, config, metadata = load_autoencoder(args.model)
     if args.frac_anneal is not None:
         autoencoder.coordinate_flow.config.frac_anneal = args.frac_anneal
     max_atoms = config.data.max_atoms

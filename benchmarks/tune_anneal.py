@@ -25,12 +25,13 @@ def anneal_config(config: dict) -> dict:
 
 
 def score(model, config, crystals, steps: int, seed: int) -> dict:
+    from autoperi.generative.model_types import MODEL_TYPES
     from autoperi.generative.sampling import generate, reconstruct_crystals
     from autoperi.metrics.csp import match_rate_and_rmse
 
-    if config.model_type in ("autoencoder", "latent_flow"):
-        autoencoder = model.autoencoder if config.model_type == "latent_flow" else model
-        predictions = reconstruct_crystals(autoencoder, crystals, steps, seed)
+    autoencoder = MODEL_TYPES[config.model_type].autoencoder
+    if autoencoder is not None:
+        predictions = reconstruct_crystals(autoencoder(model), crystals, steps, seed)
     else:
         compositions = [c.atomic_numbers for c in crystals]
         predictions = generate(model, [len(c) for c in compositions], compositions, steps, seed=seed)
@@ -53,11 +54,12 @@ def main() -> None:
     import torch
 
     from autoperi.data import load_split
+    from autoperi.generative.model_types import MODEL_TYPES
     from autoperi.training.export import load_model, resolve_model_path
 
     model, config, _ = load_model(args.model, ("autoencoder", "latent_flow", "crystal_flow"))
-    flow = model.autoencoder.coordinate_flow if config.model_type == "latent_flow" else model
-    flow = flow.coordinate_flow if config.model_type == "autoencoder" else flow
+    autoencoder = MODEL_TYPES[config.model_type].autoencoder
+    flow = autoencoder(model).coordinate_flow if autoencoder is not None else model
     limit = config.data.max_atoms
     crystals = [c.niggli_reduced() for c in load_split(args.dataset, args.split) if c.num_atoms <= limit]
     crystals = crystals[: args.count]

@@ -28,11 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from autoperi.generative.sampling import reconstruct_crystals, write_rows, write_sample_folder
     from autoperi.io.readers import read_crystals
     from autoperi.metrics.reconstruction import pair_errors, summarise_pairs
-    from autoperi.training.export import load_model
+    from autoperi.training.export import load_autoencoder
 
-    model, config, _ = load_model(args.model, model_type=("autoencoder", "latent_flow"))
-    if config.model_type == "latent_flow":
-        model = model.autoencoder
+    model, _, _ = load_autoencoder(args.model)
     report = read_crystals(args.input, niggli=True)
     warn_skipped(report)
     if not report.crystals:

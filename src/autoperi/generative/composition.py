@@ -12,8 +12,8 @@ is forced to the remainder when no further element is possible. Sampled composit
 hold exactly N atoms of distinct, allowed elements.
 
 :class:`CompositionFirstGenerator` pairs the composition model with a structure-prediction (CSP) model
-and is a de novo generator with the interface of the other generators: ``sample_num_atoms`` and
-``sample(num_atoms, atomic_numbers=None, ...)``; given ``atomic_numbers`` it predicts structures only.
+and is a de novo generator (a :class:`~autoperi.generative.generator.CrystalGenerator`, like the other
+generators); given ``atomic_numbers`` it predicts structures only.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from autoperi.batch import CrystalBatch, batch_index
 from autoperi.errors import AutoPeriError
 from autoperi.generative.crystal_flow import (
     NUM_ELEMENTS,
+    CrystalFlow,
     atom_count_histogram,
     draw_atom_counts,
     initial_atom_count_weights,
 )
+from autoperi.generative.csp import CSPSettings, predict_structures
 from autoperi.generative.templates import TemplateLibrary
 
 PAD, END = 0, 1
@@ -201,9 +203,9 @@ class CompositionFirstGenerator:
     de_novo = True
 
     def __init__(
-        self, composition: CompositionModel, structure: nn.Module, library: TemplateLibrary | None = None
+        self, composition: CompositionModel, structure: CrystalFlow, library: TemplateLibrary | None = None
     ) -> None:
-        if getattr(structure, "de_novo", True):
+        if structure.de_novo:
             raise AutoPeriError("a composition model's structure model must be a structure-prediction (csp) model")
         self.composition, self.structure, self.library = composition, structure, library
 
@@ -226,8 +228,6 @@ class CompositionFirstGenerator:
             atomic_numbers = self.composition.sample(num_atoms, generator, allowed_elements)
         if self.library is None:
             return self.structure.sample(num_atoms, atomic_numbers, steps, method, generator)
-        from autoperi.generative.csp import CSPSettings, predict_structures  # csp imports sampling, which imports us
-
         compositions = [chunk.numpy() for chunk in torch.split(atomic_numbers.cpu(), num_atoms.tolist())]
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         settings = CSPSettings("hybrid", 1, steps, method, seed, max(1, len(compositions)))

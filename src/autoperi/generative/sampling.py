@@ -17,9 +17,8 @@ import torch
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
 from autoperi.generative.autoencoder import PeriodicAutoencoder
-from autoperi.generative.composition import CompositionFirstGenerator
-from autoperi.generative.crystal_flow import NUM_ELEMENTS, CrystalFlow
-from autoperi.generative.latent_flow import LatentGenerator
+from autoperi.generative.crystal_flow import NUM_ELEMENTS
+from autoperi.generative.generator import CrystalGenerator
 from autoperi.progress import progress_bar
 
 
@@ -53,7 +52,7 @@ def element_numbers(symbols: str) -> list[int]:
 
 
 def generate(
-    model: CrystalFlow | LatentGenerator | CompositionFirstGenerator,
+    model: CrystalGenerator,
     num_atoms: Sequence[int],
     compositions: Sequence[np.ndarray] | None = None,
     steps: int = 50,

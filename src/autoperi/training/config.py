@@ -14,15 +14,9 @@ from autoperi.generative.autoencoder import AutoencoderConfig
 from autoperi.generative.composition import CompositionConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig
+from autoperi.generative.model_types import MODEL_TYPES
 from autoperi.nn.painn import PaiNNConfig
 from autoperi.physics.losses import PhysicsLossConfig
-
-MODEL_CONFIGS: dict[str, type] = {
-    "crystal_flow": CrystalFlowConfig,
-    "autoencoder": AutoencoderConfig,
-    "latent_flow": LatentFlowConfig,
-    "composition": CompositionConfig,
-}
 
 
 @dataclass
@@ -70,9 +64,9 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
         model_type = values.get("model_type", "crystal_flow")
-        if model_type not in MODEL_CONFIGS:
-            raise AutoPeriError(f"config: unknown model_type {model_type!r} (known: {sorted(MODEL_CONFIGS)})")
-        model = _build(MODEL_CONFIGS[model_type], values.pop("model", {}), "config.model")
+        if model_type not in MODEL_TYPES:
+            raise AutoPeriError(f"config: unknown model_type {model_type!r} (known: {sorted(MODEL_TYPES)})")
+        model = _build(MODEL_TYPES[model_type].config, values.pop("model", {}), "config.model")
         config = replace(_build(cls, values, "config"), model=model)
         _check_consistency(config)
         return config

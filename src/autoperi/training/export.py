@@ -13,40 +13,32 @@ import torch
 
 from autoperi.errors import AutoPeriError
 from autoperi.generative.autoencoder import PeriodicAutoencoder
-from autoperi.generative.composition import CompositionFirstGenerator, CompositionModel
-from autoperi.generative.crystal_flow import CrystalFlow
-from autoperi.generative.latent_flow import LatentGenerator
+from autoperi.generative.composition import CompositionFirstGenerator
+from autoperi.generative.generator import CrystalGenerator
+from autoperi.generative.model_types import AUTOENCODER_TYPES, COMPOSITION_TYPES, GENERATOR_TYPES, MODEL_TYPES
 from autoperi.training.config import TrainConfig
-
-MODELS: dict[str, type[torch.nn.Module]] = {
-    "crystal_flow": CrystalFlow,
-    "autoencoder": PeriodicAutoencoder,
-    "latent_flow": LatentGenerator,
-    "composition": CompositionModel,
-}
-GENERATORS = ("latent_flow", "crystal_flow")  # model types that `autoperi sample` and `csp` accept
-DE_NOVO_PIPELINES = ("composition",)  # model types that `autoperi sample` pairs with a structure model
 
 FORMAT = "autoperi-model-v1"
 DEFAULT_MODEL = "mp_20-latent_flow"
 
 
 def build_model(config: TrainConfig) -> torch.nn.Module:
-    return MODELS[config.model_type](config.model)
+    return MODEL_TYPES[config.model_type].model(config.model)
 
 
 def attach_pretrained_config(config: TrainConfig) -> None:
-    """A latent flow's config gets its autoencoder's config (read from the autoencoder's model file)."""
-    if config.model_type == "latent_flow" and not config.model.autoencoder_config:
+    """A model with a pretrained autoencoder (a latent flow) gets its config, read from the autoencoder's file."""
+    if MODEL_TYPES[config.model_type].pretrained_autoencoder and not config.model.autoencoder_config:
         _, autoencoder_config, _ = load_model(config.model.autoencoder, "autoencoder")
         config.model.autoencoder_config = autoencoder_config.to_dict()["model"]
 
 
 def load_pretrained_parts(model: torch.nn.Module, config: TrainConfig) -> None:
     """Weights of pretrained parts (a latent flow's autoencoder), before training starts."""
-    if config.model_type == "latent_flow":
+    kind = MODEL_TYPES[config.model_type]
+    if kind.pretrained_autoencoder:
         autoencoder, _, _ = load_model(config.model.autoencoder, "autoencoder")
-        model.autoencoder.load_state_dict(autoencoder.state_dict())
+        kind.autoencoder(model).load_state_dict(autoencoder.state_dict())
 
 
 def save_model(model: torch.nn.Module, config: TrainConfig, path: str | Path, metadata: dict | None = None) -> Path:
@@ -84,7 +76,7 @@ def resolve_model_path(name_or_path: str | None) -> Path:
 
 
 def load_model(
-    name_or_path: str | None = None, model_type: str | tuple[str, ...] = GENERATORS
+    name_or_path: str | None = None, model_type: str | tuple[str, ...] = GENERATOR_TYPES
 ) -> tuple[torch.nn.Module, TrainConfig, dict]:
     """A saved model, its training config and metadata; ``model_type`` names the type(s) the caller accepts."""
     path = resolve_model_path(name_or_path)
@@ -104,14 +96,20 @@ def load_model(
     return model, config, payload.get("metadata", {})
 
 
+def load_autoencoder(name_or_path: str | None = None) -> tuple[PeriodicAutoencoder, TrainConfig, dict]:
+    """The autoencoder of a saved model (an autoencoder, or the one a latent flow embeds), its config, metadata."""
+    model, config, metadata = load_model(name_or_path, AUTOENCODER_TYPES)
+    return MODEL_TYPES[config.model_type].autoencoder(model), config, metadata
+
+
 def load_generator(
     name_or_path: str | None = None, structure_model: str | None = None, structure_strategy: str | None = None
-) -> tuple[torch.nn.Module | CompositionFirstGenerator, TrainConfig, dict]:
+) -> tuple[CrystalGenerator, TrainConfig, dict]:
     """A model for `autoperi sample`: a generator, or a composition model paired with its structure model and
     strategy (``structure_model`` / ``structure_strategy``, else those its config names) as a
     :class:`CompositionFirstGenerator`; the hybrid strategy's templates are the composition model's training pool."""
-    model, config, metadata = load_model(name_or_path, GENERATORS + DE_NOVO_PIPELINES)
-    if config.model_type != "composition":
+    model, config, metadata = load_model(name_or_path, GENERATOR_TYPES + COMPOSITION_TYPES)
+    if not MODEL_TYPES[config.model_type].composition_first:
         if structure_model or structure_strategy:
             raise AutoPeriError("a structure model or strategy goes with a composition model only")
         return model, config, metadata
