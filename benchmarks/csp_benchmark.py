@@ -65,9 +65,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from autoperi.data import load_split
     from autoperi.generative.csp import CSPSettings, predict_structures
-    from autoperi.generative.sampling import write_sample_folder
     from autoperi.generative.templates import STABILITY_PROPERTIES, TemplateLibrary
     from autoperi.metrics.csp import first_candidates, match_rate_by_rank, score_candidates, summarise_scores
+    from autoperi.metrics.samples import write_sample_folder
     from autoperi.training.export import load_model
 
     settings = CSPSettings(

@@ -383,7 +383,8 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    from autoperi.generative.sampling import generate, write_sample_folder
+    from autoperi.generative.sampling import generate
+    from autoperi.metrics.samples import write_sample_folder
     from autoperi.training.export import load_model
 
     base_model, base, _ = load_model(args.base)  # either generator

@@ -196,7 +196,8 @@ def relaxed_order(groups: list[list[Crystal]], args: argparse.Namespace) -> tupl
 
 
 def write_outputs(groups: list[list[Crystal]], out, args: argparse.Namespace) -> int:
-    from autoperi.generative.sampling import write_rows, write_sample_folder
+    from autoperi.io.tables import write_rows
+    from autoperi.metrics.samples import write_sample_folder
 
     flat = [c for group in groups for c in group]
     if not flat:

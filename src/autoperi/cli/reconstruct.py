@@ -25,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
 
     from autoperi.cli.skipped import warn_skipped
     from autoperi.errors import CrystalError
-    from autoperi.generative.sampling import reconstruct_crystals, write_rows, write_sample_folder
+    from autoperi.generative.sampling import reconstruct_crystals
     from autoperi.io.readers import read_crystals
+    from autoperi.io.tables import write_rows
     from autoperi.metrics.reconstruction import pair_errors, summarise_pairs
+    from autoperi.metrics.samples import write_sample_folder
     from autoperi.training.export import load_autoencoder
 
     model, _, _ = load_autoencoder(args.model)

@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _finish(crystals, out: str) -> int:
-    from autoperi.generative.sampling import write_sample_folder
+    from autoperi.metrics.samples import write_sample_folder
 
     rows = write_sample_folder(crystals, out)
     structural = sum(bool(row["structurally_valid"]) for row in rows)
