@@ -3,7 +3,7 @@
 Nothing in this package knows about crystals; :mod:`autoperi.generative` builds crystal models on it.
 """
 
-from autoperi.flow.manifolds import Euclidean, FlatTorus, LatticeMetric, Manifold, group_mean
+from autoperi.flow.manifolds import Euclidean, FlatTorus, Manifold, group_mean
 from autoperi.flow.paths import PathSample, flow_matching_loss, sample_path, sample_time
 from autoperi.flow.samplers import METHODS, ProductSpace, integrate
 
@@ -11,7 +11,6 @@ __all__ = [
     "METHODS",
     "Euclidean",
     "FlatTorus",
-    "LatticeMetric",
     "Manifold",
     "PathSample",
     "ProductSpace",

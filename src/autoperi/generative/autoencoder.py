@@ -6,7 +6,7 @@ Latent of a crystal with N atoms:
   posterior and a KL term that keeps the latent space smooth for a flow to sample);
 - one per-crystal vector: a learned global part (``global_latent_dim``, also variational) followed by the
   lattice latent, the six standardised coordinates of log(G) of the Niggli-reduced cell scaled by N^(1/3)
-  (see :class:`~autoperi.flow.LatticeMetric`), which decodes to a valid cell by construction.
+  (see :mod:`autoperi.generative.lattice`), which decodes to a valid cell by construction.
 
 Every part is invariant to rotations, rigid translations and the choice of cell (inputs are Niggli-reduced
 first; the GNN's per-atom features do not depend on the cell basis), and the per-atom latents permute
@@ -103,7 +103,7 @@ class PeriodicAutoencoder(nn.Module):
         return atom_mean, atom_log_variance.clamp(-10, 5), global_mean, global_log_variance.clamp(-10, 5)
 
     def lattice_latent(self, batch: CrystalBatch) -> torch.Tensor:
-        return self.coordinate_flow.encode_lattices(batch.lattices, batch.num_atoms)
+        return self.coordinate_flow.lattice.encode(batch.lattices, batch.num_atoms)
 
     def encode(self, batch: CrystalBatch, generator: torch.Generator | None = None, sample: bool = False) -> Latent:
         """Posterior means, or posterior samples when ``sample`` or a ``generator`` is given. Inputs must be
@@ -136,7 +136,7 @@ class PeriodicAutoencoder(nn.Module):
         an argmax), for losses on decoded crystals; otherwise no autograd graph is built."""
         flow = self.coordinate_flow
         with torch.set_grad_enabled(differentiable):
-            lattices = flow.decode_lattices(latent.crystals[:, -LATTICE_LATENT_DIM:], latent.num_atoms)
+            lattices = flow.lattice.decode(latent.crystals[:, -LATTICE_LATENT_DIM:], latent.num_atoms)
             state = flow.base_state(latent.num_atoms, generator)
             state = {key: value.to(lattices) for key, value in state.items()}
             return flow.integrate_from(

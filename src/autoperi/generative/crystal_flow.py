@@ -33,8 +33,9 @@ from torch import nn
 
 from autoperi.batch import CrystalBatch, batch_index
 from autoperi.crystal import MAX_ATOMIC_NUMBER
-from autoperi.flow import FlatTorus, LatticeMetric, Manifold, ProductSpace, integrate, sample_path, sample_time
+from autoperi.flow import Euclidean, FlatTorus, Manifold, ProductSpace, integrate, sample_path, sample_time
 from autoperi.flow.paths import PathSample, flow_matching_loss
+from autoperi.generative.lattice import UPPER_COLS, UPPER_ROWS, LatticeCoordinates, default_stats
 from autoperi.graph import safe_norm
 from autoperi.nn.embeddings import cosine_cutoff, segment_mean
 from autoperi.nn.painn import PaiNNConfig, PeriodicPaiNN
@@ -44,7 +45,6 @@ MODES = ("dng", "csp", "coords")
 LATTICE_DIM = 6
 EDGE_READOUT_SCALE = 4.0  # √16: a sum over ~16 neighbours of roughly independent terms
 SPECIES_WIDTH = MAX_ATOMIC_NUMBER + 1  # one-hot index = atomic number
-_UPPER_ROWS, _UPPER_COLS = LatticeMetric.UPPER_ROWS, LatticeMetric.UPPER_COLS
 
 
 @dataclass
@@ -68,10 +68,6 @@ class CrystalFlowConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if isinstance(self.network, dict):
             self.network = PaiNNConfig(**self.network)
-
-
-def _cell_scale(num_atoms: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return num_atoms.to(dtype).pow(1.0 / 3.0).view(-1, 1, 1)
 
 
 def initial_atom_count_weights(max_atoms: int) -> torch.Tensor:
@@ -110,9 +106,8 @@ class CrystalFlow(nn.Module):
         self.lattice_readout = nn.Sequential(
             nn.Linear(hidden + LATTICE_DIM, hidden), nn.SiLU(), nn.Linear(hidden, LATTICE_DIM)
         )
-        self.lattice_space = LatticeMetric()
         # Normalisation statistics, fit on training data and saved with the weights.
-        self.register_buffer("lattice_stats", torch.stack([self.lattice_space.loc, self.lattice_space.log_scale]))
+        self.register_buffer("lattice_stats", default_stats())
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
 
     @property
@@ -121,31 +116,24 @@ class CrystalFlow(nn.Module):
 
     def fit_statistics(self, batch: CrystalBatch) -> None:
         """Lattice standardisation and the atom-count distribution, from (a large batch of) training data."""
-        scaled = batch.lattices.double() / _cell_scale(batch.num_atoms, torch.float64)
-        space = LatticeMetric().fit(scaled)
-        self.lattice_stats.copy_(torch.stack([space.loc, space.log_scale]))
+        self.lattice_stats.copy_(LatticeCoordinates.fit(batch.lattices, batch.num_atoms).stats)
         self.atom_count_weights.copy_(atom_count_histogram(batch.num_atoms, self.config.max_atoms))
 
-    def _lattice_space(self) -> LatticeMetric:
-        self.lattice_space.loc, self.lattice_space.log_scale = self.lattice_stats[0], self.lattice_stats[1]
-        return self.lattice_space
+    @property
+    def lattice(self) -> LatticeCoordinates:
+        """The lattice representation under this model's fitted statistics."""
+        return LatticeCoordinates(self.lattice_stats)
 
     def product_space(self, atom_batch: torch.Tensor) -> ProductSpace:
         manifolds: dict[str, Manifold] = {"frac": FlatTorus(remove_translation=True)}
         if self.config.mode != "coords":
-            manifolds["lattice"] = self._lattice_space()
+            manifolds["lattice"] = Euclidean()
         return ProductSpace(manifolds, groups={"frac": atom_batch})
-
-    def encode_lattices(self, lattices: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
-        return self._lattice_space().encode(lattices / _cell_scale(num_atoms, lattices.dtype))
-
-    def decode_lattices(self, vectors: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
-        return self._lattice_space().decode(vectors) * _cell_scale(num_atoms, vectors.dtype)
 
     def clean_state(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
         state = {"frac": batch.frac_coords}
         if self.config.mode != "coords":
-            state["lattice"] = self.encode_lattices(batch.lattices, batch.num_atoms)
+            state["lattice"] = self.lattice.encode(batch.lattices, batch.num_atoms)
         return state
 
     def predict(
@@ -162,7 +150,7 @@ class CrystalFlow(nn.Module):
         ``atomic_numbers`` are the current types (0 for a hidden type in de novo mode); ``lattices`` are
         given in coords mode."""
         if lattices is None:
-            lattices = self.decode_lattices(state["lattice"], num_atoms)
+            lattices = self.lattice.decode(state["lattice"], num_atoms)
         batch = CrystalBatch(lattices, state["frac"], atomic_numbers, num_atoms)
         velocities, logits = self.velocities(batch, time, atom_condition)
         if self.config.mode == "coords":
@@ -177,7 +165,7 @@ class CrystalFlow(nn.Module):
         if self.config.atom_condition_dim:
             species = torch.cat([species, atom_condition], dim=-1)
         graph = self.network.build_graph(batch)
-        cell = self.encode_lattices(batch.lattices, batch.num_atoms)
+        cell = self.lattice.encode(batch.lattices, batch.num_atoms)
         output = self.network(batch, time=time, condition=cell, atom_features=species, graph=graph)
         lattices = batch.lattices
         cartesian = output.vectors[:, 0, :] + self._edge_readout(batch, graph, output.scalars)
@@ -185,7 +173,7 @@ class CrystalFlow(nn.Module):
         volume_scale = torch.linalg.det(lattices).abs().pow(2.0 / 3.0).view(-1, 1, 1)
         lattice_tensor = lattices @ output.lattice @ lattices.transpose(1, 2) / volume_scale
         pooled = segment_mean(output.scalars, batch.batch, batch.num_crystals)
-        lattice_velocity = lattice_tensor[:, _UPPER_ROWS, _UPPER_COLS] + self.lattice_readout(
+        lattice_velocity = lattice_tensor[:, UPPER_ROWS, UPPER_COLS] + self.lattice_readout(
             torch.cat([pooled, cell], -1)
         )
         velocities = {"frac": frac_velocity, "lattice": lattice_velocity}
@@ -256,7 +244,7 @@ class CrystalFlow(nn.Module):
         }
         lattices = batch.lattices
         if self.config.mode != "coords":
-            lattices = self.decode_lattices(state["lattice"], batch.num_atoms)
+            lattices = self.lattice.decode(state["lattice"], batch.num_atoms)
         return CrystalBatch(lattices, state["frac"], batch.atomic_numbers, batch.num_atoms, batch.ids)
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -379,7 +367,7 @@ class CrystalFlow(nn.Module):
         after_step = reveal_types if reveal else None
         final = integrate(field, state, space, steps=steps, method=method, t0=t0, after_step=after_step)
         if lattices is None:
-            lattices = self.decode_lattices(final["lattice"], num_atoms)
+            lattices = self.lattice.decode(final["lattice"], num_atoms)
         return CrystalBatch(lattices, final["frac"], final["types"], num_atoms)
 
     @staticmethod
