@@ -29,7 +29,7 @@ def test_load_autoencoder_returns_the_autoencoder_a_latent_flow_embeds():
         load_autoencoder("perov_5-crystal_flow_csp")
 
 
-def test_sample_takes_generators_and_composition_models_only():
+def test_a_generator_loads_as_itself_and_refuses_a_structure_model_option():
     model, config, _ = load_generator("perov_5-crystal_flow_csp")
     assert config.model_type in GENERATOR_TYPES and not model.de_novo
     with pytest.raises(AutoPeriError, match="a structure model or strategy goes with a composition model only"):
