@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: set up the environment, then run AutoPeri's main job on its embedded default:
-# 100 new MP-20-like crystals from the shipped AutoPeri model (periodic autoencoder + latent flow),
-# written as CIFs, extxyz and summary.csv with each crystal's structural and compositional validity.
+# 100 new MP-20-like crystals from the shipped default model (composition first, then each structure by
+# template retrieval or the MP-20 CSP flow), written as CIFs, extxyz and summary.csv with each crystal's
+# structural and compositional validity.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

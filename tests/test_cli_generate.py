@@ -284,20 +284,35 @@ def test_shipped_perov_csp_model_predicts_srtio3(tmp_path):
     assert all(3.0 < c.volume ** (1 / 3) < 6.0 for c in candidates)  # perovskite cells are about 4 Å
 
 
-def test_default_model_generates_mp20_like_crystals(tmp_path, capsys):
-    """The README's first command: the shipped MP-20 latent generator, with no --model, writes plausible
-    crystals (it is the default of `autoperi sample`)."""
+def test_default_model_generates_mp20_like_crystals(tmp_path, capsys, shared_data_root):
+    """The README's first command: with no --model, `autoperi sample` uses the shipped composition-first
+    MP-20 model, whose structure model ships too, and writes plausible crystals of coherent chemistry."""
     from autoperi.io.readers import read_crystals
     from autoperi.training.export import DEFAULT_MODEL, load_model, shipped_models
 
-    assert DEFAULT_MODEL == "mp_20-latent_flow" and DEFAULT_MODEL in shipped_models()
-    _, config, metadata = load_model()
-    assert config.model_type == "latent_flow" and config.data.dataset == "mp_20" and metadata["steps"] >= 3000
+    assert DEFAULT_MODEL == "mp_20-composition" and DEFAULT_MODEL in shipped_models()
+    _, config, _ = load_model(None, "composition")
+    assert config.data.dataset == "mp_20" and config.model.structure_model in shipped_models()
     assert main(["sample", "-n", "8", "--steps", "20", "--seed", "1", "--out", str(tmp_path)]) == 0
     assert "8 structurally valid" in capsys.readouterr().out
     crystals = read_crystals(tmp_path).crystals
     assert len(crystals) == 8 and all(1 <= c.num_atoms <= 20 for c in crystals)
+    assert all(len(set(c.atomic_numbers.tolist())) <= 5 for c in crystals)  # MP-20 test: 0.1 % have 6 or more
     assert all(5.0 < c.volume / c.num_atoms < 60.0 for c in crystals)  # MP-20 cells: 8-102 Å³/atom (0.1-99.9 %)
+
+
+def test_default_csp_model_ships_and_predicts_lifepo4(tmp_path, shared_data_root):
+    """`autoperi csp --formula LiFePO4 -k 3` works out of the box: its default model is shipped."""
+    from autoperi.cli.csp import DEFAULT_CSP_MODEL
+    from autoperi.io.readers import read_crystals
+    from autoperi.training.export import load_model, shipped_models
+
+    assert DEFAULT_CSP_MODEL in shipped_models()
+    _, config, _ = load_model(DEFAULT_CSP_MODEL, "crystal_flow")
+    assert config.model.mode == "csp" and config.data.dataset == "mp_20"
+    assert main(["csp", "--formula", "LiFePO4", "-k", "3", "--steps", "10", "--out", str(tmp_path)]) == 0
+    candidates = read_crystals(tmp_path).crystals
+    assert len(candidates) == 3 and all(c.formula == "LiFePO4" for c in candidates)
 
 
 def test_shipped_perov_latent_generator_makes_perovskite_cells(tmp_path):
