@@ -20,6 +20,8 @@ DEFAULT_TEMPLATES = "mp_20"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from autoperi.choices import CSP_STRATEGIES
+
     csp = subparsers.add_parser(
         "csp",
         help="predict k candidate structures for a composition (or a CSV of them)",
@@ -34,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     csp.add_argument(
         "--strategy",
         default="hybrid",
-        choices=("template", "flow", "hybrid"),
+        choices=CSP_STRATEGIES,
         help="template: relabelled training crystals; flow: the CSP model from noise; hybrid (default): templates "
         "first, then the flow up to k (and for compositions without a template)",
     )

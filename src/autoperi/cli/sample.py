@@ -6,13 +6,15 @@ import argparse
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    from autoperi.choices import INTEGRATION_METHODS
+
     parser.add_argument("--model", help="a shipped model name or a model.pt / run folder (default: MP-20 model)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same crystals)")
     parser.add_argument("--steps", type=int, default=50, help="ODE integration steps (default: 50)")
     parser.add_argument(
         "--method",
         default="euler",
-        choices=("euler", "midpoint", "heun", "rk4"),
+        choices=INTEGRATION_METHODS,
         help="ODE integrator (default: euler; midpoint, heun and rk4 cost 2, 2 and 4 network calls per step)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="crystals generated together (default: 64)")
@@ -20,6 +22,8 @@ def add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> N
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from autoperi.choices import STRUCTURE_STRATEGIES
+
     sample = subparsers.add_parser("sample", help="generate new crystals with a trained model")
     sample.add_argument("-n", "--num", type=int, default=100, help="number of crystals")
     choice = sample.add_mutually_exclusive_group()
@@ -33,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     sample.add_argument(
         "--structure-strategy",
-        choices=("hybrid", "flow"),
+        choices=STRUCTURE_STRATEGIES,
         help="with a composition model: hybrid (nearest training template of the same anonymous formula, else "
         "the CSP flow) or flow (default: the composition model's setting)",
     )

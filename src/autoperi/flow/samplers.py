@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 import torch
 from tqdm.auto import tqdm
 
+from autoperi.choices import INTEGRATION_METHODS
 from autoperi.flow.manifolds import Manifold
 
 State = dict[str, torch.Tensor]
 VectorField = Callable[[State, torch.Tensor], State]
-METHODS = ("euler", "midpoint", "heun", "rk4")
+METHODS = INTEGRATION_METHODS
 
 
 class ProductSpace:

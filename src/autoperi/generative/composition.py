@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from autoperi.batch import CrystalBatch, batch_index
+from autoperi.choices import STRUCTURE_STRATEGIES
 from autoperi.errors import AutoPeriError
 from autoperi.generative.crystal_flow import (
     NUM_ELEMENTS,
@@ -37,7 +38,6 @@ from autoperi.generative.csp import CSPSettings, predict_structures
 from autoperi.generative.templates import TemplateLibrary
 
 PAD, END = 0, 1
-STRUCTURE_STRATEGIES = ("hybrid", "flow")
 ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + Z
 
 

@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from autoperi.batch import CrystalBatch
+from autoperi.choices import CSP_STRATEGIES
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
 from autoperi.generative.crystal_flow import CrystalFlow
 from autoperi.generative.sampling import generate
 from autoperi.generative.templates import TemplateLibrary
 
-STRATEGIES = ("template", "flow", "hybrid")
+STRATEGIES = CSP_STRATEGIES
 
 
 @dataclass(frozen=True)

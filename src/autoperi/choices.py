@@ -1,0 +1,6 @@
+"""Names of the choices the library accepts, importable without torch, so that the CLI's options (and
+their ``--help``) come from the library instead of repeating its literals."""
+
+INTEGRATION_METHODS = ("euler", "midpoint", "heun", "rk4")  # flow.samplers.integrate
+CSP_STRATEGIES = ("template", "flow", "hybrid")  # generative.csp.predict_structures
+STRUCTURE_STRATEGIES = ("hybrid", "flow")  # how a composition-first generator predicts structures
