@@ -20,11 +20,6 @@ from pathlib import Path
 
 import torch
 
-FIELDS = (
-    "model", "total_steps", "cpu_hours", "match_rate", "rmse", "match_rate_structural", "n_targets", "split",
-    "steps", "seed", "sampling_seconds",
-)  # fmt: skip
-
 
 def model_files(paths: list[Path]) -> list[Path]:
     files = []
@@ -33,15 +28,10 @@ def model_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def cpu_hours(metadata: dict) -> float:
-    seconds = metadata.get("total_cpu_seconds", metadata.get("cpu_seconds_this_run", 0.0))
-    return round(float(seconds) / 3600, 4)
-
-
 def score_model(path: Path, targets: list, args: argparse.Namespace) -> dict:
     from autoperi.generative.sampling import generate
     from autoperi.metrics.csp import match_rate_and_rmse
-    from autoperi.training.export import load_model
+    from autoperi.training.export import lineage_totals, load_model
 
     model, _, metadata = load_model(str(path), "crystal_flow")
     compositions = [t.atomic_numbers for t in targets]
@@ -49,10 +39,11 @@ def score_model(path: Path, targets: list, args: argparse.Namespace) -> dict:
     candidates = generate(model, [len(c) for c in compositions], compositions, args.steps, seed=args.seed)
     sampling_seconds = time.perf_counter() - started
     result = match_rate_and_rmse([[c] for c in candidates], targets)
+    total_steps, cpu_seconds = lineage_totals(metadata)
     return {
         "model": str(path),
-        "total_steps": metadata.get("total_steps", metadata.get("steps")),
-        "cpu_hours": cpu_hours(metadata),
+        "total_steps": total_steps,
+        "cpu_hours": round(cpu_seconds / 3600, 4),
         "match_rate": round(result["match_rate"], 4),
         "rmse": None if result["rmse"] is None else round(result["rmse"], 4),
         "match_rate_structural": round(result["match_rate_structural"], 4),
@@ -66,14 +57,6 @@ def score_model(path: Path, targets: list, args: argparse.Namespace) -> dict:
 
 def read_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(path.open())) if path.exists() else []
-
-
-def write_rows(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda row: float(row["cpu_hours"])))
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
@@ -112,6 +95,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from autoperi.data import load_split
+    from autoperi.io.tables import write_rows
 
     torch.set_num_threads(args.threads)
     split = f"{args.dataset}/{args.split}"
@@ -119,11 +103,12 @@ def main() -> None:
     rows = [row for row in read_rows(args.csv) if all(row[key] == value for key, value in same.items())]
     done = {row["model"] for row in rows}
     targets = list(load_split(args.dataset, args.split))[: args.count]
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
     for path in model_files(args.models):
         if str(path) not in done:
             rows.append(score_model(path, targets, args))
             print(rows[-1], flush=True)
-            write_rows(rows, args.csv)
+            write_rows(sorted(rows, key=lambda row: float(row["cpu_hours"])), args.csv)
     if args.png and rows:
         title = f"CSP flow, {split}, first {args.count}, k = 1, {args.steps} steps, seed {args.seed}"
         plot(rows, args.png, title)

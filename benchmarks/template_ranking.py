@@ -80,7 +80,7 @@ def main() -> None:
     groups = [library.candidates(t.atomic_numbers, args.k) for t in targets]
     flat = [c for group in groups for c in group]
     scores = score_candidates(groups, targets, 1)
-    matched = ~np.isnan(scores.rms) & scores.fully_valid & scores.target_valid[scores.target_index]
+    matched = scores.reference_matches()
     bounds = np.cumsum([0] + [len(group) for group in groups])
     oracle = np.mean([matched[bounds[i] : bounds[i + 1]].any() for i in range(len(groups))])
     print(f"nearest template {pick_rate(matched, bounds, lambda i: 0):.3f}, best of {args.k} {oracle:.3f}")

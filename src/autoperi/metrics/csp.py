@@ -61,6 +61,11 @@ class CandidateScores:
     fully_valid: np.ndarray  # (m,)
     target_valid: np.ndarray  # (n_targets,)
 
+    def reference_matches(self) -> np.ndarray:
+        """(m,) whether each candidate matches under the reference rule: matched, and neither the candidate
+        nor its target invalid."""
+        return ~np.isnan(self.rms) & self.fully_valid & self.target_valid[self.target_index]
+
 
 def score_candidates(
     candidates: list[list[Crystal]], targets: list[Crystal], workers: int | None = None
@@ -94,8 +99,7 @@ def match_rate_and_rmse(
 def summarise_scores(scores: CandidateScores, sizes: list[int]) -> dict[str, float | int | None]:
     """The summary of :func:`match_rate_and_rmse` from scored candidates (``sizes``: candidates per target)."""
     matchable = ~np.isnan(scores.rms)
-    reference_rule = matchable & scores.fully_valid & scores.target_valid[scores.target_index]
-    match_rate, rmse = _summarise(scores, reference_rule, len(sizes))
+    match_rate, rmse = _summarise(scores, scores.reference_matches(), len(sizes))
     match_rate_structural, rmse_structural = _summarise(scores, matchable, len(sizes))
     return {
         "match_rate": match_rate,

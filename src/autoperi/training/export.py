@@ -49,6 +49,14 @@ def save_model(model: torch.nn.Module, config: TrainConfig, path: str | Path, me
     return path
 
 
+def lineage_totals(metadata: dict) -> tuple[int, float]:
+    """Training steps and CPU seconds over a model's whole lineage, from its file's metadata (files written
+    before lineage records hold only this run's figures)."""
+    steps = metadata.get("total_steps", metadata.get("steps", 0))
+    cpu_seconds = metadata.get("total_cpu_seconds", metadata.get("cpu_seconds_this_run", 0.0))
+    return int(steps or 0), float(cpu_seconds)
+
+
 def shipped_models() -> dict[str, Path]:
     folder = files("autoperi") / "checkpoints"
     return (

@@ -14,7 +14,13 @@ from autoperi.crystal import Crystal
 from autoperi.data import load_split
 from autoperi.errors import AutoPeriError
 from autoperi.training.config import TrainConfig, save_config
-from autoperi.training.export import attach_pretrained_config, load_model, load_pretrained_parts, save_model
+from autoperi.training.export import (
+    attach_pretrained_config,
+    lineage_totals,
+    load_model,
+    load_pretrained_parts,
+    save_model,
+)
 
 LAST_CHECKPOINT = "last.ckpt"
 SNAPSHOT_FOLDER = "snapshots"
@@ -44,8 +50,7 @@ def _start_from_base_model(module, config: TrainConfig) -> None:
     if replace(base.model, **training_only) != config.model:
         raise AutoPeriError(f"init_from {config.init_from}: its model config differs from this config's model")
     module.model.load_state_dict(model.state_dict())
-    module.prior_steps = int(metadata.get("total_steps", metadata.get("steps", 0)))
-    module.prior_cpu_seconds = float(metadata.get("total_cpu_seconds", metadata.get("cpu_seconds_this_run", 0.0)))
+    module.prior_steps, module.prior_cpu_seconds = lineage_totals(metadata)
 
 
 def _metadata(config: TrainConfig, train_set: list[Crystal]) -> dict:
