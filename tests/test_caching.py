@@ -6,23 +6,9 @@ import hashlib
 
 from autoperi.caching import cache_dir, path_sha256
 from autoperi.data import load_file
+from cif_texts import two_site_cubic_cif
 
-NACL_CIF = """data_NaCl
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-loop_
-_atom_site_type_symbol
-_atom_site_label
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-Na Na0 0.0 0.0 0.0
-Cl Cl1 0.5 0.5 0.5
-"""
+NACL_CIF = two_site_cubic_cif(5.64, "Na", "Cl")
 
 
 def test_cache_dir_follows_autoperi_cache_dir_then_xdg(tmp_path, monkeypatch):

@@ -9,23 +9,9 @@ import numpy as np
 from autoperi.cli.main import main
 from autoperi.crystal import Crystal
 from autoperi.io import readers
+from cif_texts import two_site_cubic_cif
 
-HELIUM_OXIDE_CIF = """data_HeO
-_cell_length_a 4.0
-_cell_length_b 4.0
-_cell_length_c 4.0
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-loop_
-_atom_site_type_symbol
-_atom_site_label
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-He He0 0.0 0.0 0.0
-O O1 0.5 0.5 0.5
-"""
+HELIUM_OXIDE_CIF = two_site_cubic_cif(4.0, "He", "O")
 
 
 def test_formula_of_an_element_without_electronegativity_is_silent():  # pymatgen sorts He last

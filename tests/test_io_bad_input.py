@@ -10,24 +10,9 @@ import pytest
 from autoperi.cli.main import main
 from autoperi.errors import CrystalError
 from autoperi.io.readers import read_crystals, read_one_crystal
+from cif_texts import two_site_cubic_cif
 
-GOOD_CIF = """data_NaCl
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-loop_
-_atom_site_type_symbol
-_atom_site_label
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-Na Na0 0.0 0.0 0.0 1
-Cl Cl1 0.5 0.5 0.5 1
-"""
+GOOD_CIF = two_site_cubic_cif(5.64, "Na", "Cl")
 
 # Rock salt as pymatgen writes it: conventional cell, P1, with the formula it declares.
 NACL_CONVENTIONAL_CIF = """data_NaCl
