@@ -2,6 +2,7 @@
 
 python benchmarks/template_ranking.py --model runs/mp_20-csp-s13/snapshots/step_002500.pt --count 200 --k 10
 python benchmarks/template_ranking.py --chgnet --count 200 --k 5
+python benchmarks/template_ranking.py --chgnet --count 600 --k 20 --distance-weights 0 0.01 0.03 0.1 --save val.npz
 
 For each of the first ``--count`` targets of MP-20 ``lowdata_val`` the ``--k`` nearest templates are scored,
 and the lowest-scoring template is picked among the first 3, 5 or all k. Scores: with ``--model``, the
@@ -9,7 +10,9 @@ squared norm of a CSP flow's predicted velocity at time t with the template as t
 mean over atoms; lattice part: the 6-vector), since a flow that has learnt the data should move
 real-looking crystals least; with ``--chgnet``, CHGNet's energy per atom of the unrelaxed, volume-scaled
 template. Printed: the match rate (reference rule) of the nearest template, of the best of k (oracle) and
-of each picking rule.
+of each picking rule. ``--distance-weights`` also ranks by energy per atom + w * template distance per
+atom (Mendeleev units; CHGNet scores only). ``--save`` keeps the per-candidate energies, distances and
+matches (npz) for other picking rules without rescoring.
 """
 
 from __future__ import annotations
@@ -37,17 +40,11 @@ def velocity_scores(model, crystals: list, time: float, batch_size: int = 64) ->
     return arrays | {"sum": arrays["frac"] + arrays["lattice"]}
 
 
-def chgnet_energies(crystals: list, batch_size: int = 16) -> np.ndarray:
-    from autoperi.batch import CrystalBatch
-    from autoperi.physics.chgnet_adapter import chgnet_potential
+def chgnet_energies(crystals: list, batch_size: int = 64) -> np.ndarray:
+    from autoperi.physics.hull import static_energies
 
-    potential = chgnet_potential()
-    energies = []
-    with torch.no_grad():
-        for start in range(0, len(crystals), batch_size):
-            batch = CrystalBatch.from_crystals(crystals[start : start + batch_size])
-            energies += potential.evaluate(batch).energy_per_atom.tolist()
-    return np.asarray(energies)
+    values = [value for _, value in static_energies(crystals, batch_size)]
+    return np.array([value if isinstance(value, float) else np.inf for value in values])
 
 
 def pick_rate(matched: np.ndarray, bounds: np.ndarray, pick) -> float:
@@ -67,6 +64,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--times", type=float, nargs="+", default=[0.5, 0.8, 0.95])
+    parser.add_argument("--distance-weights", type=float, nargs="*", default=[], help="energy + w * distance/atom")
+    parser.add_argument("--split", default="lowdata_val", help="tune on validation targets only")
+    parser.add_argument("--save", help="write the per-candidate scores here (npz)")
     args = parser.parse_args()
 
     from autoperi.data import load_split
@@ -76,7 +76,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     library = template_library("mp_20")
-    targets = list(load_split("mp_20", "lowdata_val"))[: args.count]
+    targets = list(load_split("mp_20", args.split))[: args.count]
     groups = [library.candidates(t.atomic_numbers, args.k) for t in targets]
     flat = [c for group in groups for c in group]
     scores = score_candidates(groups, targets, 1)
@@ -86,14 +86,20 @@ def main() -> None:
     print(f"nearest template {pick_rate(matched, bounds, lambda i: 0):.3f}, best of {args.k} {oracle:.3f}")
     rankings: dict[str, np.ndarray] = {}
     if args.chgnet:
-        rankings["chgnet energy per atom"] = chgnet_energies(flat)
+        energies = chgnet_energies(flat)
+        rankings["chgnet energy per atom"] = energies
+        distances = np.array([c.properties["template_distance"] / c.num_atoms for c in flat])
+        for weight in args.distance_weights:
+            rankings[f"chgnet energy + {weight} * distance"] = energies + weight * distances
+        if args.save:
+            np.savez(args.save, energies=energies, distances=distances, matched=matched, bounds=bounds)
     if args.model:
         model = load_model(args.model, "crystal_flow")[0]
         for time in args.times:
             for key, values in velocity_scores(model, flat, time).items():
                 rankings[f"flow t={time} {key}"] = values
     for name, values in rankings.items():
-        for among in sorted({3, 5, args.k}):
+        for among in sorted({n for n in (3, 5, 10) if n < args.k} | {args.k}):
             rate = pick_rate(matched, bounds, lowest_of(values, bounds, among))
             print(f"{name}, lowest of the first {among}: {rate:.3f}")
 

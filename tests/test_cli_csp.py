@@ -84,6 +84,22 @@ def test_formulas_csv_writes_one_row_per_candidate(perov_model, tmp_path, capsys
     assert list(table[table["id"] == "B"]["source"]) == ["flow", "flow"]
 
 
+def test_rank_pool_orders_templates_by_static_energy_for_every_formula(tmp_path, capsys, shared_data_root):
+    targets = tmp_path / "targets.csv"
+    targets.write_text("material_id,formula\nA,SrTiO3\nC,KNbO3\n")
+    out = tmp_path / "out"
+    argv = ["csp", "--formulas", str(targets), "-k", "3", "--strategy", "template", "--templates", "perov_5"]
+    code, _, err = run([*argv, "--rank-pool", "4", "--out", str(out)], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "candidates.csv")
+    assert list(table["id"]) == ["A"] * 3 + ["C"] * 3 and list(table["rank"]) == [1, 2, 3] * 2
+    for _, group in table.groupby("id"):
+        assert group["static_energy_per_atom"].notna().all()
+        assert list(group["static_energy_per_atom"]) == sorted(group["static_energy_per_atom"])
+    code, _, err = run([*argv, "--strategy", "flow", "--rank-pool", "4", "--out", str(out)], capsys)
+    assert code == 2 and "--rank-pool ranks templates" in err
+
+
 def test_refined_templates_keep_their_template(perov_model, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["csp", "--formula", "SrTiO3", "-k", "2", "--model", perov_model, "--steps", "10", "--refine-t0", "0.9"]

@@ -11,7 +11,9 @@ from autoperi.errors import AutoPeriError
 from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
 from autoperi.generative.csp import CSPSettings, predict_structures
 from autoperi.generative.templates import TemplateLibrary
+from autoperi.io.pymatgen_adapter import structure_from_crystal
 from autoperi.nn.painn import PaiNNConfig
+from autoperi.physics.chgnet_adapter import load_chgnet
 
 NETWORK = PaiNNConfig(hidden_dim=16, num_layers=1, num_radial=8, cutoff=5.0, max_neighbors=12, time_dim=8)
 
@@ -77,6 +79,34 @@ def test_hybrid_puts_templates_first_and_fills_with_the_flow(model, pool):
     assert [len(g) for g in only_templates] == [min(3, templates), 0]
 
 
+def chgnet_energy(crystal) -> float:
+    """CHGNet's own prediction through pymatgen, independent of the adapter and its batching."""
+    return float(load_chgnet().predict_structure(structure_from_crystal(crystal), task="e")["e"])
+
+
+@pytest.mark.filterwarnings("ignore:Converting a tensor")  # CHGNet's own predict_structure, the reference
+@pytest.mark.parametrize(("k", "rank_pool"), [(2, 4), (4, 2)])
+def test_energy_ranking_orders_the_pool_by_chgnet_energy(perov_sample, k, rank_pool):
+    rng = np.random.default_rng(0)  # displaced atoms, so that relabelled templates differ in energy
+    library = TemplateLibrary([c.copy(frac_coords=c.frac_coords + rng.normal(0, 0.03, (5, 3))) for c in perov_sample])
+    target = np.array([38, 22, 8, 8, 8])  # SrTiO3
+    nearest = library.candidates(target, k=max(k, rank_pool) + 1)
+    assert len(nearest) == max(k, rank_pool) + 1  # more templates than the pool: the cut is tested
+    reference = {c.properties["template_id"]: chgnet_energy(c) for c in nearest[:rank_pool]}
+    ranked = predict_structures([target], CSPSettings("template", k=k, rank_pool=rank_pool), None, library)[0]
+    assert len(ranked) == k
+    scored = [c for c in ranked if "static_energy_per_atom" in c.properties]
+    assert len(scored) == min(k, rank_pool)
+    by_energy = sorted(reference, key=reference.get)
+    assert [c.properties["template_id"] for c in scored] == by_energy[: len(scored)]
+    for crystal in scored:
+        assert crystal.properties["static_energy_per_atom"] == pytest.approx(
+            reference[crystal.properties["template_id"]], abs=2e-4
+        )
+    beyond = [c.properties["template_id"] for c in ranked[rank_pool:]]
+    assert beyond == [c.properties["template_id"] for c in nearest[rank_pool:k]]  # distance order past the pool
+
+
 @pytest.mark.parametrize(
     ("settings", "has_model", "has_library"),
     [("template", True, False), ("flow", False, True), ("hybrid", False, True), ("hybrid", True, False)],
@@ -90,6 +120,6 @@ def test_a_strategy_without_its_parts_is_an_error(model, pool, settings, has_mod
 
 
 def test_bad_settings_are_errors():
-    for bad in ({"strategy": "lookup"}, {"k": 0}, {"refine_t0": 1.0}):
+    for bad in ({"strategy": "lookup"}, {"k": 0}, {"refine_t0": 1.0}, {"rank_pool": 0}):
         with pytest.raises(AutoPeriError):
             CSPSettings(**bad)

@@ -48,6 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     csp.add_argument("--refine-noise", action="store_true", help="mix base noise into the refinement's start")
     csp.add_argument(
+        "--rank-pool",
+        type=int,
+        help="template and hybrid: score the N nearest templates by CHGNet energy per atom (one single point "
+        "each, unrelaxed) and put them first, lowest energy first (column static_energy_per_atom)",
+    )
+    csp.add_argument(
         "--rank",
         action="store_true",
         help="relax every candidate with CHGNet and rank by energy per atom (file names keep the generation order)",
@@ -165,13 +171,16 @@ def run_csp(args: argparse.Namespace) -> int:
 
     if args.k < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
         raise AutoPeriError("-k, --steps, --batch-size and --workers must be positive")
+    if args.rank_pool is not None and args.strategy == "flow":
+        raise AutoPeriError("--rank-pool ranks templates: use it with --strategy template or hybrid")
     targets = read_targets(args)
     model, name, library, dataset = resolve_parts(args)
     check_domain(targets, model if args.strategy != "template" else None, name, library, dataset)
     strategy = "flow" if args.strategy == "hybrid" and library is None else args.strategy
     settings = CSPSettings(
-        strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise
-    )
+        strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise,
+        args.rank_pool,
+    )  # fmt: skip
     groups = predict_structures([c for _, c in targets], settings, model, library)
     for (target_id, _), group in zip(targets, groups, strict=True):
         for rank, candidate in enumerate(group, start=1):
@@ -243,6 +252,7 @@ def relaxed_columns(result, out) -> dict[str, object]:
 
 def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
     distance = crystal.properties.get("template_distance")
+    energy = crystal.properties.get("static_energy_per_atom")
     return {
         "id": crystal.properties["target_id"],
         "rank": rank,
@@ -252,4 +262,5 @@ def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
         "source": crystal.properties.get("source", ""),
         "template_id": crystal.properties.get("template_id", ""),
         "template_distance": "" if distance is None else distance,
+        "static_energy_per_atom": "" if energy is None else energy,
     }

@@ -7,8 +7,14 @@
   time ``refine_t0`` (:meth:`CrystalFlow.refine`), then flow draws from noise up to k candidates, so a
   composition without templates is covered by the flow alone.
 
+With ``rank_pool`` (template and hybrid), the ``rank_pool`` nearest templates are scored by CHGNet's energy
+per atom of the unrelaxed, volume-scaled template (one batched single point each) and put first, lowest
+energy first; templates beyond the pool follow in distance order. A template CHGNet cannot evaluate (an
+element it has no parameters for) goes after the scored ones.
+
 Every candidate records where it came from in ``properties["source"]`` (``template``, ``refined`` or
-``flow``) and, for templates, ``template_id`` and ``template_distance``.
+``flow``) and, for templates, ``template_id``, ``template_distance`` and, when scored,
+``static_energy_per_atom`` (eV/atom).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class CSPSettings:
     # Start refinement on the training path (base noise mixed in) instead of at the template itself; on MP-20
     # lowdata_val the noise raised the RMSE of refined templates 2.4-10x (docs/BENCHMARKS.md), so it is off.
     refine_noise: bool = False
+    rank_pool: int | None = None  # order the nearest rank_pool templates by CHGNet energy per atom; None: off
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -51,6 +58,8 @@ class CSPSettings:
             raise AutoPeriError("k, steps and the batch size must be positive")
         if self.refine_t0 is not None and not 0.0 <= self.refine_t0 < 1.0:
             raise AutoPeriError(f"the refinement start time must be in [0, 1), got {self.refine_t0}")
+        if self.rank_pool is not None and self.rank_pool < 1:
+            raise AutoPeriError(f"the energy-ranking pool must be positive, got {self.rank_pool}")
 
     @property
     def refine_steps(self) -> int:
@@ -70,7 +79,10 @@ def predict_structures(
         raise AutoPeriError(f"the {settings.strategy} strategy needs a template library")
     groups: list[list[Crystal]] = [[] for _ in compositions]
     if settings.strategy != "flow":
-        groups = [_tagged(library.candidates(c, settings.k), "template") for c in compositions]
+        retrieved = max(settings.k, settings.rank_pool or 0)
+        groups = [_tagged(library.candidates(c, retrieved), "template") for c in compositions]
+        if settings.rank_pool:
+            groups = energy_ranked(groups, settings.rank_pool, settings.k, settings.batch_size)
     if settings.strategy == "hybrid" and settings.refine_t0 is not None:
         groups = _refine_groups(model, groups, settings)
     if settings.strategy != "template":
@@ -82,6 +94,22 @@ def _tagged(crystals: list[Crystal], source: str) -> list[Crystal]:
     for crystal in crystals:
         crystal.properties["source"] = source
     return crystals
+
+
+def energy_ranked(groups: list[list[Crystal]], pool: int, k: int, batch_size: int = 64) -> list[list[Crystal]]:
+    """Each group's first ``pool`` crystals ordered by CHGNet static energy per atom (recorded as the property
+    ``static_energy_per_atom``; unusable ones after them), then the rest in their order, cut to ``k``."""
+    from autoperi.physics.hull import static_energies
+
+    scored = [crystal for group in groups for crystal in group[:pool]]
+    for crystal, value in static_energies(scored, batch_size, description="CHGNet template energies"):
+        crystal.properties["static_energy_per_atom"] = value if isinstance(value, float) else math.nan
+    return [(sorted(group[:pool], key=_energy_key) + group[pool:])[:k] for group in groups]
+
+
+def _energy_key(crystal: Crystal) -> float:
+    value = crystal.properties["static_energy_per_atom"]
+    return math.inf if math.isnan(value) else value
 
 
 def refine_crystals(model: CrystalFlow, crystals: Sequence[Crystal], settings: CSPSettings) -> list[Crystal]:
