@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "autoperi.cli.reconstruct",
     "autoperi.cli.relax",
     "autoperi.cli.evaluate",
+    "autoperi.cli.screen",
 )
 
 

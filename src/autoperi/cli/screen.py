@@ -1,0 +1,138 @@
+"""``autoperi screen``: sample (or read) candidates, relax them with CHGNet on Dask, place them on a hull and
+mark the stable, unique and novel ones; resumable (see docs/screening.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from autoperi.cli.sample import add_sampling_options
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from autoperi.physics.hull import METASTABLE_THRESHOLD, STABLE_THRESHOLD
+    from autoperi.physics.relax import OPTIMIZERS, RelaxSettings
+
+    relax = RelaxSettings()
+    parser = subparsers.add_parser(
+        "screen",
+        help="sample or read candidates, relax them (CHGNet, Dask), E_hull and S.U.N.; writes OUT/screen.csv",
+        description="Candidates (sampled with --model, or --input) lose invalid and duplicate structures, are "
+        "relaxed with CHGNet as Dask tasks (a local cluster, or --scheduler), placed on a hull of CHGNet "
+        "reference energies and marked stable, metastable, unique and novel. Writes OUT/screen.csv, "
+        "OUT/relaxed/*.cif, OUT/relaxed.extxyz, OUT/report.md and OUT/e_hull.png. Killed and rerun with the "
+        "same command, it resumes from OUT/relaxations.jsonl.",
+    )
+    parser.add_argument("--input", help="candidates instead of sampling: a .cif, a folder, .extxyz or a CSV")
+    parser.add_argument("-n", "--num", type=int, default=100, help="candidates to sample (default: 100)")
+    parser.add_argument("--elements", help="restrict sampled types to a chemical system, e.g. Li,Fe,O")
+    add_sampling_options(parser, "screen")
+    parser.add_argument("--fmax", type=float, default=relax.fmax, help=f"force threshold, eV/Å ({relax.fmax})")
+    parser.add_argument("--relax-steps", type=int, default=relax.steps, help=f"optimiser steps ({relax.steps})")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=relax.optimizer, help="ASE optimiser")
+    parser.add_argument(
+        "--stable-threshold", type=float, default=STABLE_THRESHOLD, help="E_hull (eV/atom) counted as stable"
+    )
+    parser.add_argument(
+        "--metastable-threshold", type=float, default=METASTABLE_THRESHOLD, help="E_hull counted as metastable"
+    )
+    parser.add_argument(
+        "--hull-reference",
+        help="a saved hull reference (.json) or a dataset file whose CHGNet hull is built once and cached "
+        "(default: MP-20 val under the data root)",
+    )
+    parser.add_argument(
+        "--novelty-reference", default="mp_20", help="dataset name (its training splits), NAME:SPLIT or a path"
+    )
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: cores)")
+    parser.add_argument("--max-atoms", type=int, default=None, help="drop candidates with more atoms than this")
+    parser.set_defaults(func=run_screen)
+
+
+def _source(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    if args.input:
+        return f"input={Path(args.input).resolve()}"
+    options = ("model", "num", "seed", "steps", "method", "batch_size", "elements")
+    return " ".join(f"{name}={getattr(args, name)}" for name in options)
+
+
+def _sampled(args: argparse.Namespace, folder) -> str:
+    """The sample folder's extxyz, sampled through ``autoperi sample`` unless an earlier run left it."""
+    from autoperi.cli.sample import run_sample
+
+    path = folder / "samples.extxyz"
+    if not path.exists():
+        sample_args = argparse.Namespace(
+            **vars(args), num_atoms=None, formula=None, structure_model=None, structure_strategy=None
+        )
+        sample_args.out = str(folder)
+        run_sample(sample_args)
+    return str(path)
+
+
+def _count_rows(path) -> int:
+    import csv
+
+    if not path.exists():
+        return 0
+    with path.open() as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def _check(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from autoperi.errors import AutoPeriError
+
+    if args.input and args.model:
+        raise AutoPeriError("give --input or --model, not both")
+    if args.input and not Path(args.input).exists():
+        raise AutoPeriError(f"--input {args.input}: no such file or folder")
+    if args.num < 1 or args.fmax <= 0 or args.relax_steps < 0 or (args.workers is not None and args.workers < 1):
+        raise AutoPeriError("-n and --workers must be positive, --fmax positive and --relax-steps non-negative")
+    if args.metastable_threshold < args.stable_threshold:
+        raise AutoPeriError("--metastable-threshold must not be below --stable-threshold")
+
+
+def run_screen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from autoperi.cli.skipped import warn_skipped
+    from autoperi.crystal import DEFAULT_MAX_ATOMS
+    from autoperi.data import data_root
+    from autoperi.distributed import dask_client
+    from autoperi.physics.relax import RelaxSettings
+    from autoperi.screening import pipeline
+    from autoperi.screening.candidates import CANDIDATES_FILE, freeze_candidates
+    from autoperi.screening.report import e_hull_plot, write_report
+    from autoperi.screening.store import read_records
+
+    _check(args)
+    out = Path(args.out)
+    settings = pipeline.ScreenSettings(
+        _source(args), RelaxSettings(args.fmax, args.relax_steps, args.optimizer), args.stable_threshold,
+        args.metastable_threshold,
+    )  # fmt: skip
+    pipeline.check_settings(out, settings)
+    hull_spec = args.hull_reference or str(data_root() / "mp_20" / "val.csv.gz")
+    reference = pipeline.load_hull_reference(hull_spec)
+    known = pipeline.known_crystals(args.novelty_reference)
+    frozen = (out / CANDIDATES_FILE).exists()
+    source = args.input if args.input or frozen else _sampled(args, out / "samples")
+    candidates = freeze_candidates(Path(source), out, args.max_atoms or DEFAULT_MAX_ATOMS)
+    if candidates.read_report is not None:
+        warn_skipped(candidates.read_report, "listed in dropped.csv")
+    with dask_client(args.scheduler, args.workers) as client:
+        relaxed_now = pipeline.relax_candidates(candidates.crystals, settings, out, client)
+    records = read_records(out / pipeline.RECORDS_FILE)
+    rows, relaxed = pipeline.screen_rows(candidates.crystals, records, reference, known, settings)
+    pipeline.write_table(rows, relaxed, out)
+    plot = e_hull_plot(rows, args.stable_threshold, args.metastable_threshold, out / "e_hull.png")
+    num_dropped = _count_rows(out / "dropped.csv")
+    header = {"candidates from": settings.source, "hull reference": hull_spec, "novelty": args.novelty_reference}
+    write_report(rows, num_dropped, header, out, plot)
+    sun = sum(bool(row["sun"]) for row in rows)
+    print(f"screened {len(rows)} candidates ({relaxed_now} relaxed in this run), {sun} S.U.N. -> {out}/screen.csv")
+    return 0
