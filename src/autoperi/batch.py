@@ -1,6 +1,7 @@
 """The batched torch form of :class:`~autoperi.crystal.Crystal`.
 
-Atoms of all crystals are concatenated; ``batch[i]`` is the crystal index of atom ``i``.
+Atoms of all crystals are concatenated; ``batch[i]`` is the crystal index of atom ``i``. ``pbc`` (B, 3)
+says which lattice directions of each crystal are periodic; None (every batch of bulk crystals) means all.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class CrystalBatch:
     atomic_numbers: torch.Tensor  # (N,) int64
     num_atoms: torch.Tensor  # (B,) int64
     ids: list[str | None] = field(default_factory=list)
+    pbc: torch.Tensor | None = None  # (B, 3) bool; None: periodic in every direction
 
     @classmethod
     def from_crystals(cls, crystals: Sequence[Crystal], dtype: torch.dtype = torch.float32) -> CrystalBatch:
@@ -50,11 +52,19 @@ class CrystalBatch:
             atomic_numbers=torch.as_tensor(np.concatenate([c.atomic_numbers for c in crystals])),
             num_atoms=torch.as_tensor([c.num_atoms for c in crystals], dtype=torch.long),
             ids=[c.id for c in crystals],
+            pbc=None if all(c.is_bulk for c in crystals) else torch.tensor([c.pbc for c in crystals]),
         )
 
     @property
     def num_crystals(self) -> int:
         return len(self.num_atoms)
+
+    @property
+    def periodic(self) -> torch.Tensor:
+        """Which lattice directions of each crystal are periodic, (B, 3) bool."""
+        if self.pbc is None:
+            return torch.ones(self.num_crystals, 3, dtype=torch.bool, device=self.lattices.device)
+        return self.pbc
 
     @property
     def batch(self) -> torch.Tensor:
@@ -82,6 +92,7 @@ class CrystalBatch:
             frac_coords=self.frac_coords.to(device=device, dtype=dtype),
             atomic_numbers=self.atomic_numbers.to(device=device),
             num_atoms=self.num_atoms.to(device=device),
+            pbc=None if self.pbc is None else self.pbc.to(device=device),
         )
 
     def to_crystals(self) -> list[Crystal]:
@@ -90,7 +101,14 @@ class CrystalBatch:
         numbers = self.atomic_numbers.detach().cpu().numpy()
         bounds = self.ptr.cpu().numpy()
         ids = self.ids or [None] * self.num_crystals
+        pbc = self.periodic.cpu().tolist()
         return [
-            Crystal(lattices[b], frac[bounds[b] : bounds[b + 1]], numbers[bounds[b] : bounds[b + 1]], id=ids[b])
+            Crystal(
+                lattices[b],
+                frac[bounds[b] : bounds[b + 1]],
+                numbers[bounds[b] : bounds[b + 1]],
+                id=ids[b],
+                pbc=tuple(pbc[b]),
+            )
             for b in range(self.num_crystals)
         ]

@@ -5,7 +5,8 @@ with ``|r_j + shift @ L - r_i| < cutoff``: self-images (``i == j``, nonzero shif
 zero-shift self pair never. Images are enumerated per atom pair by slicing the cutoff sphere in the frame
 where the lattice is lower triangular: the number of layers along c follows from the cell's perpendicular
 height, rows and points from the remaining radius. Nothing assumes a fixed 27 images, so cells smaller
-than the cutoff and thin or strongly skewed cells are exact.
+than the cutoff and thin or strongly skewed cells are exact. Along a non-periodic direction (a slab's
+vacuum axis, ``pbc``) only the zero shift is kept: no edge crosses the vacuum.
 """
 
 from __future__ import annotations
@@ -146,11 +147,21 @@ def _positive_half(shifts: torch.Tensor) -> torch.Tensor:
     return first_nonzero > 0
 
 
-def _self_images(num_atoms: torch.Tensor, cell: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _along_periodic(shifts: torch.Tensor, periodic: torch.Tensor) -> torch.Tensor:
+    """Mask of the shifts (E, 3) that are zero along every non-periodic direction (``periodic``: (E, 3))."""
+    return torch.all((shifts == 0) | periodic, dim=1)
+
+
+def _self_images(
+    num_atoms: torch.Tensor, cell: torch.Tensor, cutoff: float, pbc: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Half of every atom's own images within the cutoff (one of each ``±s``): (atom index, shift)."""
     crystal, columns = _sphere_images(cell.new_zeros(3, cell.shape[1]), cell, cutoff)
     shifts = _columns(*columns, out=crystal.new_empty(len(crystal), 3))
-    keep = torch.nonzero(_positive_half(shifts))[:, 0]
+    keep = _positive_half(shifts)
+    if pbc is not None:
+        keep &= _along_periodic(shifts, pbc.index_select(0, crystal))
+    keep = torch.nonzero(keep)[:, 0]
     crystal, shifts = crystal.index_select(0, keep), shifts.index_select(0, keep)
     per_crystal = torch.bincount(crystal, minlength=len(num_atoms))
     first_image = torch.cumsum(per_crystal, 0) - per_crystal
@@ -206,9 +217,12 @@ def periodic_radius_graph(
     cutoff: float,
     max_neighbors: int | None = None,
     tie_tolerance: float = TIE_TOLERANCE,
+    pbc: torch.Tensor | None = None,
 ) -> PeriodicGraph:
     """All directed edges within ``cutoff`` (Å) of every atom, optionally capped to the ``max_neighbors``
-    nearest per centre (plus every neighbour tied with the last one within ``tie_tolerance`` Å).
+    nearest per centre (plus every neighbour tied with the last one within ``tie_tolerance`` Å). ``pbc``
+    (B, 3) bool marks each crystal's periodic directions (None: all); images along the others are never
+    used, so no edge crosses a slab's vacuum.
 
     Works in float64 whatever the input dtype; the graph is discrete and carries no gradient (edge vectors
     are recomputed differentiably by :meth:`PeriodicGraph.vectors`). Pairs ``i < j`` and half of the
@@ -231,7 +245,15 @@ def periodic_radius_graph(
             cell.index_select(1, crystal_of_atom.index_select(0, centers)),
             float(cutoff),
         )
-        self_atom, self_shifts = _self_images(num_atoms, cell, float(cutoff))
+        pbc = None if pbc is None or bool(pbc.all()) else pbc.to(device=pair.device, dtype=torch.bool)
+        if pbc is not None:
+            pair_crystal = crystal_of_atom.index_select(0, centers.index_select(0, pair))
+            kept = torch.nonzero(_along_periodic(torch.stack(pair_shifts, 1), pbc.index_select(0, pair_crystal)))
+            pair, pair_shifts = (
+                pair.index_select(0, kept[:, 0]),
+                tuple(s.index_select(0, kept[:, 0]) for s in pair_shifts),
+            )
+        self_atom, self_shifts = _self_images(num_atoms, cell, float(cutoff), pbc)
         edge_index, unit_shifts = _both_directions((centers, neighbors), pair, pair_shifts, self_atom, self_shifts)
         if max_neighbors is not None:
             distances = edge_vectors(frac64, lattices64, edge_index, unit_shifts, crystal_of_atom[edge_index[0]])
@@ -243,4 +265,6 @@ def periodic_radius_graph(
 
 def build_graph(batch: CrystalBatch, cutoff: float, max_neighbors: int | None = None) -> PeriodicGraph:
     """:func:`periodic_radius_graph` of a :class:`~autoperi.batch.CrystalBatch`."""
-    return periodic_radius_graph(batch.frac_coords, batch.lattices, batch.num_atoms, cutoff, max_neighbors)
+    return periodic_radius_graph(
+        batch.frac_coords, batch.lattices, batch.num_atoms, cutoff, max_neighbors, pbc=batch.pbc
+    )

@@ -1,4 +1,4 @@
-"""Conversions between :class:`Crystal` and ASE ``Atoms``, and extended XYZ files."""
+"""Conversions between :class:`Crystal` and ASE ``Atoms``, and extended XYZ files (``pbc`` round trips)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ _ID_KEY = "autoperi_id"
 
 
 def crystal_from_atoms(atoms: Atoms, crystal_id: str | None = None) -> Crystal:
-    if not all(atoms.pbc):
-        raise CrystalError("not_periodic", "the structure is not periodic in all three directions")
     cell = np.asarray(atoms.cell[:], dtype=float)
     if abs(np.linalg.det(cell)) <= 1e-6:
         raise CrystalError("non_positive_volume", "the cell has zero volume")
@@ -36,12 +34,15 @@ def crystal_from_atoms(atoms: Atoms, crystal_id: str | None = None) -> Crystal:
         numbers,
         id=crystal_id if crystal_id is not None else atoms.info.get(_ID_KEY),
         properties=properties,
+        pbc=tuple(bool(p) for p in atoms.pbc),
     )
     return right_handed(crystal)
 
 
 def atoms_from_crystal(crystal: Crystal) -> Atoms:
-    atoms = Atoms(numbers=crystal.atomic_numbers, cell=crystal.lattice, scaled_positions=crystal.frac_coords, pbc=True)
+    atoms = Atoms(
+        numbers=crystal.atomic_numbers, cell=crystal.lattice, scaled_positions=crystal.frac_coords, pbc=crystal.pbc
+    )
     if crystal.id is not None:
         atoms.info[_ID_KEY] = crystal.id
     atoms.info.update({k: v for k, v in crystal.properties.items() if np.isscalar(v)})

@@ -1,4 +1,9 @@
-"""Conversions between :class:`Crystal` and pymatgen ``Structure``, and CIF text."""
+"""Conversions between :class:`Crystal` and pymatgen ``Structure``, and CIF text.
+
+``pbc`` travels as pymatgen's ``Lattice.pbc``. A CIF describes a cell repeated in all three directions,
+so it cannot say that a direction is not periodic: a slab is written with its vacuum in the cell and reads
+back as a bulk crystal, unless the reader is asked for slabs (:func:`autoperi.io.read_crystals`).
+"""
 
 from __future__ import annotations
 
@@ -30,12 +35,13 @@ def crystal_from_structure(structure: Structure, crystal_id: str | None = None) 
         if isinstance(element, DummySpecies) or not 1 <= getattr(element, "Z", 0) <= MAX_ATOMIC_NUMBER:
             raise CrystalError("unknown_element", f"unknown element {element.symbol!r}")
         numbers.append(element.Z)
-    crystal = Crystal(structure.lattice.matrix, structure.frac_coords, np.asarray(numbers), id=crystal_id)
+    pbc = tuple(bool(p) for p in structure.lattice.pbc)
+    crystal = Crystal(structure.lattice.matrix, structure.frac_coords, np.asarray(numbers), id=crystal_id, pbc=pbc)
     return right_handed(crystal)
 
 
 def structure_from_crystal(crystal: Crystal) -> Structure:
-    return Structure(Lattice(crystal.lattice), crystal.atomic_numbers.tolist(), crystal.frac_coords)
+    return Structure(Lattice(crystal.lattice, pbc=crystal.pbc), crystal.atomic_numbers.tolist(), crystal.frac_coords)
 
 
 def canonical_orientation(crystal: Crystal) -> Crystal:

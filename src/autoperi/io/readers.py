@@ -1,4 +1,10 @@
-"""Read crystals from any supported input: a CIF file, a folder of CIFs, extxyz or a CDVAE CSV."""
+"""Read crystals from any supported input: a CIF file, a folder of CIFs, extxyz or a CDVAE CSV.
+
+Periodicity: extxyz carries ``pbc`` and it is kept. A CIF cannot say a direction is not periodic, so
+with ``slab=True`` every structure that the file reads as bulk becomes a slab along the lattice direction
+of its widest vacuum gap, which must be at least ``MIN_VACUUM`` Å (else it is skipped as ``no_vacuum``);
+without it, CIFs read as bulk crystals, as before.
+"""
 
 from __future__ import annotations
 
@@ -70,18 +76,18 @@ def input_kind(path: Path) -> str:
     raise CrystalError("unknown_format", f"{path}: unknown format (expected .cif, .extxyz, .csv, .csv.gz or a folder)")
 
 
-def _validated(items: Iterable[Crystal], label: str, max_atoms: int) -> Iterable[Crystal | tuple[str, str]]:
+def _validated(items: Iterable[Crystal], label: str, max_atoms: int, slab: bool) -> Iterable[Crystal | tuple[str, str]]:
     for crystal in items:
         try:
-            yield crystal.validate(max_atoms)
+            yield (crystal.as_slab() if slab and crystal.is_bulk else crystal).validate(max_atoms)
         except CrystalError as error:
             yield error.reason, f"{crystal.id or label}: {error}"
 
 
-def _read_file_items(path: Path, kind: str, max_atoms: int) -> Iterable[Crystal | tuple[str, str]]:
+def _read_file_items(path: Path, kind: str, max_atoms: int, slab: bool) -> Iterable[Crystal | tuple[str, str]]:
     try:
         if kind == "cif":
-            yield from _validated(read_cif(path), path.name, max_atoms)
+            yield from _validated(read_cif(path), path.name, max_atoms, slab)
         else:
             frames = read_extxyz_frames(path)
             for index, atoms in enumerate(frames):
@@ -89,7 +95,7 @@ def _read_file_items(path: Path, kind: str, max_atoms: int) -> Iterable[Crystal 
                 try:
                     crystal = crystal_from_atoms(atoms)
                     crystal.id = crystal.id or (path.stem if len(frames) == 1 else f"{path.stem}-{index}")
-                    yield from _validated([crystal], label, max_atoms)
+                    yield from _validated([crystal], label, max_atoms, slab)
                 except CrystalError as error:
                     yield error.reason, f"{label}: {error}"
     except CrystalError as error:
@@ -104,13 +110,18 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def read_crystals(
-    path: str | Path, max_atoms: int = DEFAULT_MAX_ATOMS, niggli: bool = False, workers: int | None = None
+    path: str | Path,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    niggli: bool = False,
+    workers: int | None = None,
+    slab: bool = False,
 ) -> ReadReport:
     """Every usable crystal in ``path``; unusable entries are skipped and counted by reason.
 
     A folder is read for its ``*.cif`` files, or its extxyz files when it holds no CIF (an AutoPeri
     sample folder holds both, the same crystals twice). ``niggli`` applies CDVAE's preprocessing
-    (Niggli reduction and a canonical orientation) to CSV rows.
+    (Niggli reduction and a canonical orientation) to CSV rows; ``slab`` reads CIF and bulk extxyz
+    structures as slabs (see the module docstring).
     """
     path = Path(path)
     if not path.exists():
@@ -118,6 +129,8 @@ def read_crystals(
     kind = input_kind(path)
     report = ReadReport(source=str(path))
     if kind == "csv":
+        if slab:
+            raise CrystalError("unknown_format", f"{path}: slabs are read from CIF or extxyz, not from a CSV")
         for item in parse_rows(table_rows(read_table(path)), niggli=niggli, max_atoms=max_atoms, workers=workers):
             report.add(item)
         return report
@@ -125,14 +138,14 @@ def read_crystals(
     if kind == "folder" and not files:
         raise CrystalError("empty", f"{path}: the folder holds no .cif or .extxyz files")
     for file in files:
-        for item in _read_file_items(file, input_kind(file), max_atoms):
+        for item in _read_file_items(file, input_kind(file), max_atoms, slab):
             report.add(item)
     return report
 
 
-def read_one_crystal(path: str | Path, max_atoms: int = DEFAULT_MAX_ATOMS) -> Crystal:
+def read_one_crystal(path: str | Path, max_atoms: int = DEFAULT_MAX_ATOMS, slab: bool = False) -> Crystal:
     """Exactly one crystal from a file; anything else raises a one-line :class:`CrystalError`."""
-    report = read_crystals(path, max_atoms=max_atoms, workers=1)
+    report = read_crystals(path, max_atoms=max_atoms, workers=1, slab=slab)
     if report.skipped:
         reason = next(iter(report.skipped))
         raise CrystalError(reason, report.first_error[reason])
