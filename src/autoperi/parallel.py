@@ -1,8 +1,9 @@
-"""The one process pool: an order-preserving parallel map with progress.
+"""The one parallel map: order-preserving, with progress.
 
 Workers are forked (fast, they share the parent's imports) unless they run torch: forking a process whose
-torch thread pool is running can deadlock, so ``uses_torch=True`` spawns fresh interpreters, each limited
-to one torch thread.
+torch thread pool is running can deadlock, so ``uses_torch=True`` work (CHGNet relaxations) runs as tasks
+on the Dask engine of ``autoperi.distributed`` (a local cluster of fresh interpreters), each task on one
+torch thread: the same engine as ``autoperi screen``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,24 @@ def default_workers(workers: int | None = None) -> int:
     return max(1, min(workers or cores, cores))
 
 
-def _one_torch_thread() -> None:
+def on_one_torch_thread(function: Callable[[Item], Result], item: Item) -> Result:
+    """``function(item)`` with torch limited to one thread (a task on a worker that may run many)."""
     import torch
 
     torch.set_num_threads(1)
+    return function(item)
+
+
+def _dask_map(
+    function: Callable[[Item], Result], items: Sequence[Item], workers: int, description: str, unit: str, progress: bool
+) -> list[Result]:
+    from autoperi.distributed import dask_client, stream_results
+
+    name = getattr(function, "__name__", "task")
+    jobs = {f"{name}-{index}": (function, item) for index, item in enumerate(items)}
+    with dask_client(workers=workers) as client:
+        results = dict(stream_results(client, on_one_torch_thread, jobs, description, unit, progress))
+    return [results[key] for key in jobs]
 
 
 def parallel_map(
@@ -44,13 +59,14 @@ def parallel_map(
     ``function`` must be a module-level function (it is pickled by reference).
     """
     workers = min(default_workers(workers), max(1, len(items)))
+    if workers > 1 and uses_torch:
+        return _dask_map(function, items, workers, description, unit, progress)
     bar = progress_bar(len(items), description, unit, enabled=progress, leave=False)
     try:
         if workers == 1:
             return list(_with_progress(map(function, items), bar))
-        chunk_size = 1 if uses_torch else max(1, min(16, len(items) // (workers * 16)))
-        context = get_context("spawn" if uses_torch else "fork")
-        with context.Pool(workers, initializer=_one_torch_thread if uses_torch else None) as pool:
+        chunk_size = max(1, min(16, len(items) // (workers * 16)))
+        with get_context("fork").Pool(workers) as pool:
             return list(_with_progress(pool.imap(function, items, chunksize=chunk_size), bar))
     finally:
         bar.close()

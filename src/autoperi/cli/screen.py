@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--hull-reference",
         help="a saved hull reference (.json) or a dataset file whose CHGNet hull is built once and cached "
-        "(default: MP-20 val under the data root)",
+        "(default: the shipped MP-20 reference, every MP-20 crystal outside the test split)",
     )
     parser.add_argument(
         "--novelty-reference", default="mp_20", help="dataset name (its training splits), NAME:SPLIT or a path"
@@ -101,7 +101,6 @@ def run_screen(args: argparse.Namespace) -> int:
 
     from autoperi.cli.skipped import warn_skipped
     from autoperi.crystal import DEFAULT_MAX_ATOMS
-    from autoperi.data import data_root
     from autoperi.distributed import dask_client
     from autoperi.physics.relax import RelaxSettings
     from autoperi.screening import pipeline
@@ -116,8 +115,8 @@ def run_screen(args: argparse.Namespace) -> int:
         args.metastable_threshold,
     )  # fmt: skip
     pipeline.check_settings(out, settings)
-    hull_spec = args.hull_reference or str(data_root() / "mp_20" / "val.csv.gz")
-    reference = pipeline.load_hull_reference(hull_spec)
+    reference = pipeline.load_hull_reference(args.hull_reference)
+    hull_spec = args.hull_reference or f"shipped MP-20 reference ({len(reference.entries)} entries)"
     known = pipeline.known_crystals(args.novelty_reference)
     frozen = (out / CANDIDATES_FILE).exists()
     source = args.input if args.input or frozen else _sampled(args, out / "samples")

@@ -30,6 +30,8 @@ from autoperi.screening.store import RecordWriter, crystal_from_record, crystal_
 SETTINGS_FILE = "screen.json"
 RECORDS_FILE = "relaxations.jsonl"
 TABLE_FILE = "screen.csv"
+# CHGNet energies of the MP-20 crystals outside the test split, with elemental prototypes (docs/screening.md).
+SHIPPED_HULL_REFERENCE = Path(__file__).with_name("mp_20_hull.json")
 
 
 @dataclass(frozen=True)
@@ -173,12 +175,14 @@ def write_table(rows: list[dict[str, object]], relaxed: list[Crystal], out: Path
         write_extxyz(relaxed, out / "relaxed.extxyz")
 
 
-def load_hull_reference(spec: str, workers: int = 1) -> HullReference:
-    """A saved reference (``.json``, e.g. from benchmarks/build_hull_reference.py) or a dataset file whose
-    CHGNet reference is built and cached on first use."""
+def load_hull_reference(spec: str | None, workers: int = 1) -> HullReference:
+    """A saved reference (``.json``, e.g. from benchmarks/build_hull_reference.py), a dataset file whose
+    CHGNet reference is built and cached on first use, or (``None``) the shipped MP-20 reference."""
     from autoperi.physics.hull import load_or_build_reference
 
-    path = Path(spec)
+    if spec is None and not SHIPPED_HULL_REFERENCE.exists():
+        raise AutoPeriError("this installation ships no hull reference: give --hull-reference")
+    path = Path(spec) if spec is not None else SHIPPED_HULL_REFERENCE
     if not path.exists():
         raise AutoPeriError(f"hull reference {spec} not found (give --hull-reference a dataset file or a .json)")
     if path.suffix == ".json":
