@@ -2,6 +2,12 @@
 batches of MP-20 crystals: graph construction, forward and backward timed separately, float32.
 
     python benchmarks/gnn_throughput.py --batch-size 64 --batches 10 --threads 2 --seed 0
+
+With ``--flow-configs``, whole training steps of the crystal flow each config builds (flow loss, backward,
+Adam step; statistics fitted on the batches) instead, in steps/s (wall) and CPU-s/step (process time):
+
+    python benchmarks/gnn_throughput.py --threads 1 --split train --flow-configs \
+        configs/mp_20-crystal_flow_csp.yaml configs/mp_20-crystal_flow_csp-fourier.yaml
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import torch
 from autoperi.batch import CrystalBatch
 from autoperi.data import load_split
 from autoperi.nn import FourierBaselineConfig, FullyConnectedBaseline, PaiNNConfig, PeriodicPaiNN
+from autoperi.training.config import load_config
+from autoperi.training.export import build_model
 
 
 def seconds(function: Callable[[], object]) -> tuple[float, object]:
@@ -58,6 +66,29 @@ def report(name: str, model: torch.nn.Module, step: Callable, batches: list[Crys
     print(f"  {median['edges']:.0f} edges, {timings} -> {rates}")
 
 
+def report_flow_training(config_path: str, batches: list[CrystalBatch], warmup: int) -> None:
+    """Median wall and CPU seconds of a full training step of the model a config builds."""
+    config = load_config(config_path)
+    model = build_model(config)
+    model.fit_statistics(CrystalBatch.from_crystals([c for b in batches for c in b.to_crystals()]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr)
+    generator = torch.Generator().manual_seed(0)
+    wall, cpu = [], []
+    for index, batch in enumerate(batches):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        loss = model.loss(batch, generator)["total"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if index >= warmup:
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+    parameters = sum(p.numel() for p in model.parameters())
+    step_s, cpu_s = statistics.median(wall), statistics.median(cpu)
+    print(f"{config.name} ({parameters:,} parameters), median of {len(wall)} training steps:")
+    print(f"  {1 / step_s:.2f} steps/s, {cpu_s:.3f} CPU-s/step, {batches[0].num_crystals / cpu_s:.0f} crystals/CPU-s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="val")
@@ -71,6 +102,7 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true", help="also time the fully connected baseline")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flow-configs", nargs="*", default=[], help="time crystal-flow training steps instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -85,6 +117,10 @@ def main() -> None:
     setup = f"{len(batches)} batches of {args.batch_size} ({atoms:.0f} atoms per batch on average), float32"
     threads = f"{torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}, {threads}; MP-20 {args.split}, seed {args.seed}, {setup}")
+    for config_path in args.flow_configs:
+        report_flow_training(config_path, batches, args.warmup)
+    if args.flow_configs:
+        return
     for cap in args.max_neighbors:
         config = PaiNNConfig(
             hidden_dim=args.hidden, num_layers=args.layers, cutoff=args.cutoff, max_neighbors=cap or None

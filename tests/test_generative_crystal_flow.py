@@ -5,19 +5,23 @@ import pytest
 import torch
 
 from autoperi.batch import CrystalBatch
+from autoperi.errors import AutoPeriError
 from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
-from autoperi.nn.painn import PaiNNConfig
+from autoperi.nn.baseline import FourierBaselineConfig, FullyConnectedBaseline
+from autoperi.nn.painn import PaiNNConfig, PeriodicPaiNN
 from autoperi.testing import random_permutation
 from autoperi.training.config import TrainConfig
 from autoperi.training.export import load_model, save_model
 
 # No neighbour cap: with a k-nearest cap, ties between equal distances could break permutation symmetry.
 TINY_NETWORK = PaiNNConfig(hidden_dim=32, num_layers=2, num_radial=16, cutoff=5.0, max_neighbors=None, time_dim=16)
+TINY_FOURIER = FourierBaselineConfig(hidden_dim=32, num_layers=2, num_frequencies=4, time_dim=16)
+NETWORKS = pytest.mark.parametrize("network", [TINY_NETWORK, TINY_FOURIER], ids=["painn", "fourier"])
 
 
-def tiny_model(mode: str, crystals) -> CrystalFlow:
+def tiny_model(mode: str, crystals, network=TINY_NETWORK) -> CrystalFlow:
     torch.manual_seed(0)
-    model = CrystalFlow(CrystalFlowConfig(mode=mode, network=TINY_NETWORK, max_atoms=24)).double()
+    model = CrystalFlow(CrystalFlowConfig(mode=mode, network=network, max_atoms=24)).double()
     model.fit_statistics(CrystalBatch.from_crystals(crystals, dtype=torch.float64))
     return model
 
@@ -38,8 +42,9 @@ def permutation_within_crystals(batch: CrystalBatch) -> torch.Tensor:
     return random_permutation(batch, torch.Generator().manual_seed(1)).permutation
 
 
-def test_vector_field_symmetries(crystals):
-    model = tiny_model("dng", crystals)
+@NETWORKS
+def test_vector_field_symmetries(crystals, network):
+    model = tiny_model("dng", crystals, network)
     batch = partly_hidden(CrystalBatch.from_crystals(crystals, dtype=torch.float64))
     time = torch.full((batch.num_crystals,), 0.4, dtype=torch.float64)
     reference, logits = model.velocities(batch, time)
@@ -70,10 +75,11 @@ def test_vector_field_symmetries(crystals):
     torch.testing.assert_close(permuted_logits, logits[order])
 
 
-def test_cell_choice_is_an_input(crystals):
+@NETWORKS
+def test_cell_choice_is_an_input(crystals, network):
     """The field reads the cell's 6-vector, so another basis M·L of the same crystal is not covariant: the
     Cartesian motion differs. Crystals are therefore always given in their Niggli-reduced cell."""
-    model = tiny_model("csp", crystals)
+    model = tiny_model("csp", crystals, network)
     skew = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]])
     original = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
     other = CrystalBatch.from_crystals([c.change_basis(skew) for c in crystals], dtype=torch.float64)
@@ -85,9 +91,10 @@ def test_cell_choice_is_an_input(crystals):
     assert not torch.allclose(other_cartesian, cartesian, atol=1e-6)
 
 
+@NETWORKS
 @pytest.mark.parametrize("mode", ["dng", "csp"])
-def test_sampler_commutes_with_permutations_and_translations(crystals, mode):
-    model = tiny_model(mode, crystals)
+def test_sampler_commutes_with_permutations_and_translations(crystals, mode, network):
+    model = tiny_model(mode, crystals, network)
     batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
     numbers = None if mode == "dng" else batch.atomic_numbers
     base = model.base_state(batch.num_atoms, torch.Generator().manual_seed(4))
@@ -112,10 +119,17 @@ def test_sampler_commutes_with_permutations_and_translations(crystals, mode):
     torch.testing.assert_close(shifted.lattices, result.lattices)
 
 
+@pytest.mark.parametrize(
+    "network",
+    [
+        PaiNNConfig(hidden_dim=32, num_layers=2, num_radial=16, cutoff=5.0, max_neighbors=16, time_dim=16),
+        TINY_FOURIER,
+    ],
+    ids=["painn", "fourier"],
+)
 @pytest.mark.parametrize("mode", ["dng", "csp"])
-def test_overfits_one_batch(perov_sample, mode):
+def test_overfits_one_batch(perov_sample, mode, network):
     torch.manual_seed(0)
-    network = PaiNNConfig(hidden_dim=32, num_layers=2, num_radial=16, cutoff=5.0, max_neighbors=16, time_dim=16)
     model = CrystalFlow(CrystalFlowConfig(mode=mode, network=network))
     batch = CrystalBatch.from_crystals(perov_sample[:3])
     model.fit_statistics(CrystalBatch.from_crystals(perov_sample, dtype=torch.float64))
@@ -130,8 +144,9 @@ def test_overfits_one_batch(perov_sample, mode):
     assert losses[-1] < 0.1 * losses[0]
 
 
-def test_export_round_trip(crystals, tmp_path):
-    model = tiny_model("dng", crystals).float()
+@NETWORKS
+def test_export_round_trip(crystals, tmp_path, network):
+    model = tiny_model("dng", crystals, network).float()
     config = TrainConfig(model=model.config)
     path = save_model(model, config, tmp_path / "model.pt", {"steps": 0})
     loaded, loaded_config, metadata = load_model(path)
@@ -141,7 +156,41 @@ def test_export_round_trip(crystals, tmp_path):
     first = model.sample(torch.tensor([3, 4]), steps=3, generator=generator())
     second = loaded.sample(torch.tensor([3, 4]), steps=3, generator=generator())
     torch.testing.assert_close(first.frac_coords, second.frac_coords)
+    torch.testing.assert_close(first.lattices, second.lattices)
     assert torch.equal(first.atomic_numbers, second.atomic_numbers)
+
+
+@pytest.mark.parametrize(
+    ("settings", "network_type"),
+    [
+        ({}, PeriodicPaiNN),
+        ({"kind": "painn", "hidden_dim": 8}, PeriodicPaiNN),
+        ({"kind": "fourier"}, FullyConnectedBaseline),
+    ],
+)
+def test_network_is_chosen_by_kind(settings, network_type):
+    config = TrainConfig.from_dict({"model": {"mode": "csp", "network": settings}})
+    assert isinstance(CrystalFlow(config.model).network, network_type)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"kind": "transformer"}, r"config\.model\.network\.kind: unknown network kind 'transformer'"),
+        ({"kind": "fourier", "cutoff": 5.0}, r"config\.model\.network: unknown keys \['cutoff'\]"),
+        ({"kind": "fourier", "condition_dim": 3}, r"model\.network\.condition_dim is 3"),
+    ],
+)
+def test_bad_network_choice_names_the_key(settings, message):
+    with pytest.raises(AutoPeriError, match=message):
+        TrainConfig.from_dict({"model": {"mode": "csp", "network": settings}})
+
+
+@pytest.mark.parametrize("name", ["mp_20-crystal_flow_csp", "perov_5-crystal_flow_csp"])
+def test_shipped_flows_written_before_the_choice_load_as_painn(name):
+    model, config, _ = load_model(name, "crystal_flow")
+    assert isinstance(config.model.network, PaiNNConfig) and isinstance(model.network, PeriodicPaiNN)
 
 
 def test_chemical_system_restriction(crystals):

@@ -13,12 +13,16 @@ Built on the generic core (:mod:`autoperi.flow`) with the periodic GNN as vector
 - in ``coords`` mode only the coordinates flow, for a given lattice and composition (the autoencoder's
   decoder, conditioned on per-atom latents through ``atom_condition``).
 
-The network also receives the current cell as its 6-vector in the lattice space (rotation invariant), as
-a per-crystal condition. Each atom's Cartesian velocity is the network's vector output plus an edge
+The network is a choice of the config (``network.kind``). It receives the current cell as its 6-vector in
+the lattice space (rotation invariant), as a per-crystal condition. With the PaiNN network (``painn``, the
+default), each atom's Cartesian velocity is the network's vector output plus an edge
 readout (EGNN-style: a sum over neighbours of a learned invariant weight times the unit edge vector; the
 PaiNN vector channels alone start near zero and learn slowly), turned into the fractional velocity
 ``v L⁻¹``. The lattice velocity is an MLP of the atom-mean scalars and the cell's 6-vector, plus the
-invariant ``L S Lᵀ / V^(2/3)`` of the network's symmetric lattice tensor ``S``. Every predicted velocity is
+invariant ``L S Lᵀ / V^(2/3)`` of the network's symmetric lattice tensor ``S``. With the fully connected
+Fourier network (``fourier``, as in DiffCSP), a linear map of each atom's invariant features is its fractional
+velocity and the same MLP of the atom-mean features and the cell's 6-vector is the lattice velocity. Every
+predicted velocity is
 invariant to rotations of the Cartesian frame, equivariant to permutations of atoms and unchanged by
 periodic translations. It is not covariant under a change of cell basis (the cell's 6-vector is an
 input, as the lattice inner products are in DiffCSP), so crystals enter in their Niggli-reduced cell.
@@ -37,7 +41,9 @@ from autoperi.flow import Euclidean, FlatTorus, Manifold, ProductSpace, integrat
 from autoperi.flow.paths import PathSample, flow_matching_loss
 from autoperi.generative.lattice import UPPER_COLS, UPPER_ROWS, LatticeCoordinates, default_stats
 from autoperi.graph import safe_norm
+from autoperi.nn.baseline import FullyConnectedBaseline
 from autoperi.nn.embeddings import cosine_cutoff, segment_mean
+from autoperi.nn.networks import NetworkConfig, network_config
 from autoperi.nn.painn import PaiNNConfig, PeriodicPaiNN
 
 NUM_ELEMENTS = 100  # classes are atomic numbers 1..100
@@ -50,7 +56,7 @@ SPECIES_WIDTH = MAX_ATOMIC_NUMBER + 1  # one-hot index = atomic number
 @dataclass
 class CrystalFlowConfig:
     mode: str = "dng"
-    network: PaiNNConfig = field(
+    network: NetworkConfig = field(
         default_factory=lambda: PaiNNConfig(hidden_dim=128, num_layers=4, cutoff=6.0, max_neighbors=24)
     )
     frac_weight: float = 1.0
@@ -67,7 +73,7 @@ class CrystalFlowConfig:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if isinstance(self.network, dict):
-            self.network = PaiNNConfig(**self.network)
+            self.network = network_config(self.network)
 
 
 def initial_atom_count_weights(max_atoms: int) -> torch.Tensor:
@@ -91,18 +97,21 @@ class CrystalFlow(nn.Module):
     def __init__(self, config: CrystalFlowConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or CrystalFlowConfig()
-        self.network = PeriodicPaiNN(
-            replace(
-                config.network,
-                num_species=SPECIES_WIDTH + config.atom_condition_dim,
-                condition_dim=LATTICE_DIM + config.network.condition_dim,
-            )
+        network = replace(
+            config.network,
+            num_species=SPECIES_WIDTH + config.atom_condition_dim,
+            condition_dim=LATTICE_DIM + config.network.condition_dim,
         )
         hidden = config.network.hidden_dim
+        if isinstance(network, PaiNNConfig):
+            self.network = PeriodicPaiNN(network)
+            self.edge_readout = nn.Sequential(
+                nn.Linear(2 * hidden + network.num_radial, hidden), nn.SiLU(), nn.Linear(hidden, 1)
+            )
+        else:
+            self.network = FullyConnectedBaseline(network)
+            self.frac_readout = nn.Linear(hidden, 3)
         self.type_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, NUM_ELEMENTS))
-        self.edge_readout = nn.Sequential(
-            nn.Linear(2 * hidden + config.network.num_radial, hidden), nn.SiLU(), nn.Linear(hidden, 1)
-        )
         self.lattice_readout = nn.Sequential(
             nn.Linear(hidden + LATTICE_DIM, hidden), nn.SiLU(), nn.Linear(hidden, LATTICE_DIM)
         )
@@ -164,20 +173,30 @@ class CrystalFlow(nn.Module):
         species = nn.functional.one_hot(batch.atomic_numbers, SPECIES_WIDTH).to(batch.frac_coords)
         if self.config.atom_condition_dim:
             species = torch.cat([species, atom_condition], dim=-1)
-        graph = self.network.build_graph(batch)
         cell = self.lattice.encode(batch.lattices, batch.num_atoms)
+        if isinstance(self.network, PeriodicPaiNN):
+            scalars, frac_velocity, lattice_term = self._painn_outputs(batch, time, cell, species)
+        else:
+            scalars = self.network(batch, time=time, condition=cell, atom_features=species)
+            frac_velocity, lattice_term = self.frac_readout(scalars), 0.0
+        pooled = segment_mean(scalars, batch.batch, batch.num_crystals)
+        lattice_velocity = lattice_term + self.lattice_readout(torch.cat([pooled, cell], -1))
+        velocities = {"frac": frac_velocity, "lattice": lattice_velocity}
+        return velocities, self.type_head(scalars)
+
+    def _painn_outputs(
+        self, batch: CrystalBatch, time: torch.Tensor, cell: torch.Tensor, species: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """PaiNN's atom scalars, the fractional velocity of its vector and edge readouts, and the invariant
+        upper triangle of ``L S Lᵀ / V^(2/3)`` of its lattice tensor ``S``."""
+        graph = self.network.build_graph(batch)
         output = self.network(batch, time=time, condition=cell, atom_features=species, graph=graph)
         lattices = batch.lattices
         cartesian = output.vectors[:, 0, :] + self._edge_readout(batch, graph, output.scalars)
         frac_velocity = torch.linalg.solve(lattices[batch.batch].transpose(1, 2), cartesian.unsqueeze(-1)).squeeze(-1)
         volume_scale = torch.linalg.det(lattices).abs().pow(2.0 / 3.0).view(-1, 1, 1)
         lattice_tensor = lattices @ output.lattice @ lattices.transpose(1, 2) / volume_scale
-        pooled = segment_mean(output.scalars, batch.batch, batch.num_crystals)
-        lattice_velocity = lattice_tensor[:, UPPER_ROWS, UPPER_COLS] + self.lattice_readout(
-            torch.cat([pooled, cell], -1)
-        )
-        velocities = {"frac": frac_velocity, "lattice": lattice_velocity}
-        return velocities, self.type_head(output.scalars)
+        return output.scalars, frac_velocity, lattice_tensor[:, UPPER_ROWS, UPPER_COLS]
 
     def _edge_readout(self, batch: CrystalBatch, graph, scalars: torch.Tensor) -> torch.Tensor:
         """Sum over neighbours of w(s_i, s_j, d_ij) times the unit vector from i to j, over √16, shape (N, 3)."""

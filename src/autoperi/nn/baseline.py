@@ -1,10 +1,12 @@
-"""A DiffCSP-style fully connected baseline: Fourier features of fractional differences.
+"""The crystal flow's `fourier` network, DiffCSP-style: all pairs, Fourier features of fractional differences.
 
 Every atom exchanges messages with every atom of its crystal (itself included). An edge sees both atoms'
 features, the lattice Gram matrix ``L @ L.T`` and sines/cosines of ``2 pi k (f_j - f_i)``. These inputs are
 invariant to rotations and reflections of the Cartesian frame, to atom permutations, to rigid periodic
 translations and to integer image shifts of single atoms, but not to a change of cell basis (the Gram matrix
 and the fractional coordinates change) nor to supercells (different neighbours, different frequencies).
+The Gram matrix enters over ``V^(2/3)`` (the cell's shape, of order 1); its scale can come in through the
+per-crystal condition (the crystal flow passes its lattice coordinates there).
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from autoperi.nn.embeddings import ContextEmbedding, segment_mean
 
 @dataclass(frozen=True)
 class FourierBaselineConfig:
+    kind: str = "fourier"  # names this network in a model config (see :mod:`autoperi.nn.networks`)
     hidden_dim: int = 128
     num_layers: int = 4
     num_frequencies: int = 8
     num_species: int = MAX_ATOMIC_NUMBER + 1
     time_dim: int = 64
     condition_dim: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind != "fourier":
+            raise ValueError(f"kind must be 'fourier' for this network, got {self.kind!r}")
 
 
 def fourier_features(frac_difference: torch.Tensor, num_frequencies: int) -> torch.Tensor:
@@ -38,12 +45,20 @@ def fourier_features(frac_difference: torch.Tensor, num_frequencies: int) -> tor
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
+def edge_geometry(batch: CrystalBatch, pairs: torch.Tensor, num_frequencies: int) -> torch.Tensor:
+    """Per pair: the cell's Gram matrix over ``V^(2/3)`` and Fourier features of the fractional difference."""
+    centers, neighbors = pairs
+    volume_scale = torch.linalg.det(batch.lattices).abs().pow(2.0 / 3.0).view(-1, 1)
+    gram = (metric_tensors(batch.lattices).flatten(1) / volume_scale)[batch.batch[centers]]
+    fourier = fourier_features(batch.frac_coords[neighbors] - batch.frac_coords[centers], num_frequencies)
+    return torch.cat([gram, fourier], dim=-1)
+
+
 class FourierFullyConnectedLayer(nn.Module):
     """One residual layer: mean over all atom pairs of the crystal of an edge MLP, then a node MLP."""
 
     def __init__(self, hidden_dim: int, num_frequencies: int) -> None:
         super().__init__()
-        self.num_frequencies = num_frequencies
         edge_inputs = 2 * hidden_dim + 9 + 6 * num_frequencies
         self.edge = nn.Sequential(
             nn.Linear(edge_inputs, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim), nn.SiLU()
@@ -52,24 +67,17 @@ class FourierFullyConnectedLayer(nn.Module):
             nn.Linear(2 * hidden_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim), nn.SiLU()
         )
 
-    def forward(
-        self,
-        features: torch.Tensor,
-        frac_coords: torch.Tensor,
-        lattices: torch.Tensor,
-        atom_batch: torch.Tensor,
-        pairs: torch.Tensor,
-    ) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, geometry: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         centers, neighbors = pairs
-        gram = metric_tensors(lattices).flatten(1)[atom_batch[centers]]
-        fourier = fourier_features(frac_coords[neighbors] - frac_coords[centers], self.num_frequencies)
-        messages = self.edge(torch.cat([features[centers], features[neighbors], gram, fourier], dim=-1))
+        messages = self.edge(torch.cat([features[centers], features[neighbors], geometry], dim=-1))
         aggregated = segment_mean(messages, centers, len(features))
         return features + self.node(torch.cat([features, aggregated], dim=-1))
 
 
 class FullyConnectedBaseline(nn.Module):
-    """``baseline(batch, time=None, condition=None) -> per-atom invariant features (N, hidden_dim)``."""
+    """``baseline(batch, time=None, condition=None) -> per-atom invariant features (N, hidden_dim)``.
+
+    ``atom_features`` (N, num_species) replaces the one-hot atomic numbers as the atoms' input."""
 
     def __init__(self, config: FourierBaselineConfig | None = None) -> None:
         super().__init__()
@@ -85,14 +93,16 @@ class FullyConnectedBaseline(nn.Module):
         batch: CrystalBatch,
         time: torch.Tensor | float | None = None,
         condition: torch.Tensor | None = None,
+        atom_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        atom_batch = batch.batch
-        one_hot = nn.functional.one_hot(batch.atomic_numbers, self.config.num_species)
-        features = self.species(one_hot.to(batch.frac_coords.dtype))
+        if atom_features is None:
+            atom_features = nn.functional.one_hot(batch.atomic_numbers, self.config.num_species)
+        features = self.species(atom_features.to(batch.frac_coords.dtype))
         context = self.context(batch.num_crystals, time, condition)
         if context is not None:
-            features = features + context[atom_batch]
+            features = features + context[batch.batch]
         pairs = fully_connected_pairs(batch.num_atoms)
+        geometry = edge_geometry(batch, pairs, self.config.num_frequencies)
         for layer in self.layers:
-            features = layer(features, batch.frac_coords, batch.lattices, atom_batch, pairs)
+            features = layer(features, geometry, pairs)
         return features

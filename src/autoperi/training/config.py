@@ -15,7 +15,7 @@ from autoperi.generative.composition import CompositionConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig
 from autoperi.generative.model_types import MODEL_TYPES
-from autoperi.nn.painn import PaiNNConfig
+from autoperi.nn.networks import NETWORK_KINDS, NetworkConfig, network_config_type
 from autoperi.physics.losses import PhysicsLossConfig
 
 
@@ -94,9 +94,9 @@ def _model_max_atoms(model: Any) -> tuple[str, int | None]:
     return "model.max_atoms", getattr(model, "max_atoms", None)
 
 
-def _network_configs(config: Any, where: str) -> list[tuple[str, PaiNNConfig]]:
+def _network_configs(config: Any, where: str) -> list[tuple[str, NetworkConfig]]:
     """Every network config nested in a model config, with its key path."""
-    if isinstance(config, PaiNNConfig):
+    if isinstance(config, tuple(NETWORK_KINDS.values())):
         return [(where, config)]
     if not dataclasses.is_dataclass(config):
         return []
@@ -118,6 +118,8 @@ def _build(kind: type, values: Any, where: str) -> Any:
     arguments = {}
     for name, value in values.items():
         nested = _dataclass_type(kind, name)
+        if _is_network_choice(fields[name]) and isinstance(value, dict):
+            nested, value = _network_choice(value, f"{where}.{name}")
         if nested:
             value = _build(nested, value, f"{where}.{name}")
         elif isinstance(value, list) and isinstance(fields[name].default, tuple):
@@ -127,6 +129,18 @@ def _build(kind: type, values: Any, where: str) -> Any:
         return kind(**arguments)
     except (TypeError, ValueError) as error:
         raise AutoPeriError(f"{where}: {error}") from None
+
+
+def _is_network_choice(item: dataclasses.Field) -> bool:
+    """A field typed ``NetworkConfig``: its mapping's ``kind`` picks the network (default PaiNN)."""
+    return item.type in ("NetworkConfig", NetworkConfig)
+
+
+def _network_choice(values: dict[str, Any], where: str) -> tuple[type, dict[str, Any]]:
+    try:
+        return network_config_type(values)
+    except ValueError as error:
+        raise AutoPeriError(f"{where}.kind: {error}") from None
 
 
 def _dataclass_type(kind: type, name: str) -> type | None:
