@@ -38,6 +38,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--niggli", action="store_true", help="Niggli-reduce as CDVAE's preprocessing does")
     convert.set_defaults(func=run_convert)
 
+    slabs = commands.add_parser("slabs", help="cut slabs (one termination per facet) from a split's bulk crystals")
+    slabs.add_argument("name", help="mp_20, perov_5 or carbon_24")
+    slabs.add_argument("--split", default="lowdata_train", help="split of the bulk crystals (default lowdata_train)")
+    slabs.add_argument("--limit", type=int, help="a seeded subsample of this many bulk crystals (default all)")
+    slabs.add_argument("--max-index", type=int, default=1, help="largest Miller index (default 1)")
+    slabs.add_argument("--slab-size", type=float, default=7.0, help="minimum slab thickness in Å (default 7)")
+    slabs.add_argument("--vacuum", type=float, default=15.0, help="minimum vacuum in Å (default 15)")
+    slabs.add_argument("--max-facets", type=int, help="at most this many facets per bulk (seeded choice)")
+    slabs.add_argument("--seed", type=int, default=0, help="seed of the subsamples of bulks and facets (default 0)")
+    slabs.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    slabs.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
+    slabs.add_argument("--out", help="write the slabs to this .extxyz (pbc kept)")
+    slabs.add_argument("--no-cache", action="store_true", help="cut again instead of reading the cached slabs")
+    slabs.set_defaults(func=run_slabs)
+
 
 def _example_path():
     from importlib.resources import files
@@ -151,4 +166,39 @@ def run_convert(args: argparse.Namespace) -> int:
         for stem, crystal in zip(unique_stems(report.crystals, "crystal"), report.crystals, strict=True):
             write_cif(crystal, output / f"{stem}.cif")
     print(f"wrote {len(report.crystals)} crystals to {output}")
+    return 0
+
+
+def run_slabs(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from autoperi.cli.skipped import warn_skipped
+    from autoperi.data.slabs import SlabSettings, load_slabs
+    from autoperi.io.ase_adapter import write_extxyz
+
+    settings = SlabSettings(args.max_index, args.slab_size, args.vacuum, args.max_facets, seed=args.seed)
+    start = time.process_time(), time.perf_counter()
+    slabs = load_slabs(
+        args.name,
+        args.split,
+        settings,
+        args.limit,
+        Path(args.root) if args.root else None,
+        args.workers,
+        use_cache=not args.no_cache,
+    )
+    cpu, wall = time.process_time() - start[0], time.perf_counter() - start[1]
+    warn_skipped(slabs.reports[0])
+    bulks = len({slab.properties["bulk_id"] for slab in slabs})
+    atoms = np.array([slab.num_atoms for slab in slabs])
+    print(f"{len(slabs)} slabs of {bulks} bulk crystals of {args.name}/{args.split}, {slabs.num_skipped} skipped")
+    if len(atoms):
+        print(f"atoms per slab min / median / max: {atoms.min()} / {np.median(atoms):g} / {atoms.max()}")
+    timing = "read from the cache" if slabs.from_cache else f"cut in {cpu:.1f} CPU-s of this process"
+    print(f"{timing}, {wall:.1f} s wall")
+    if args.out:
+        print(f"wrote {len(slabs)} slabs to {write_extxyz(slabs.crystals, Path(args.out))}")
     return 0
