@@ -95,3 +95,20 @@ def test_bad_input_is_one_line(tmp_path, capsys, options, message):
     code, _, stderr = run(cheap_screen_argv(candidates, tmp_path / "out", tmp_path, candidates, **options), capsys)
     assert code == 2, stderr
     assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # loads and samples the default model: ~30 s alone, minutes on a loaded machine
+def test_sampled_candidates_come_from_autoperi_sample_and_are_not_resampled(tmp_path, capsys):
+    known = write_candidates(tmp_path, 1)
+    argv = [*cheap_screen_argv(known, tmp_path / "out", tmp_path, known, relax_steps="2"), "--workers", "1"]
+    argv[argv.index("--input") : argv.index("--input") + 2] = ["-n", "3", "--steps", "10"]
+    code, _, stderr = run(argv, capsys)
+    assert code == 0, stderr
+    samples = tmp_path / "out" / "samples" / "samples.extxyz"
+    table = pd.read_csv(tmp_path / "out" / "screen.csv")
+    dropped = tmp_path / "out" / "dropped.csv"
+    assert len(table) + (len(pd.read_csv(dropped)) if dropped.exists() else 0) == 3
+    assert set(table["id"]) <= {"sample-00000", "sample-00001", "sample-00002"}
+    first_sampled = samples.stat().st_mtime_ns
+    assert run(argv, capsys)[0] == 0
+    assert samples.stat().st_mtime_ns == first_sampled

@@ -115,6 +115,7 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster, undisturbed):
     _assert_complete_and_identical(tmp_path / "out", expected)
 
 
+@pytest.mark.slow  # a second interpreter loads torch and CHGNet; test_screen.py covers resuming in-process
 def test_the_screen_process_killed_and_rerun_resumes(tmp_path, cluster, undisturbed):
     candidates, expected = undisturbed
     argv = _screen_argv(tmp_path, candidates, cluster.address)

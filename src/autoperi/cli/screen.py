@@ -118,9 +118,8 @@ def run_screen(args: argparse.Namespace) -> int:
     reference = pipeline.load_hull_reference(args.hull_reference)
     hull_spec = args.hull_reference or f"shipped MP-20 reference ({len(reference.entries)} entries)"
     known = pipeline.known_crystals(args.novelty_reference)
-    frozen = (out / CANDIDATES_FILE).exists()
-    source = args.input if args.input or frozen else _sampled(args, out / "samples")
-    candidates = freeze_candidates(Path(source), out, args.max_atoms or DEFAULT_MAX_ATOMS)
+    source = args.input if args.input or (out / CANDIDATES_FILE).exists() else _sampled(args, out / "samples")
+    candidates = freeze_candidates(Path(source) if source else None, out, args.max_atoms or DEFAULT_MAX_ATOMS)
     if candidates.read_report is not None:
         warn_skipped(candidates.read_report, "listed in dropped.csv")
     with dask_client(args.scheduler, args.workers) as client:

@@ -49,11 +49,14 @@ def _filtered(crystals: list[Crystal]) -> tuple[list[Crystal], list[dict[str, st
     return kept, dropped
 
 
-def freeze_candidates(source: Path, out: Path, max_atoms: int) -> Candidates:
-    """The kept candidates of ``source`` (written under ``out``), or those frozen there by an earlier run."""
+def freeze_candidates(source: Path | None, out: Path, max_atoms: int) -> Candidates:
+    """The kept candidates of ``source`` (written under ``out``), or those frozen there by an earlier run
+    (``source`` may then be None: a sampled screen is not sampled again)."""
     frozen = out / CANDIDATES_FILE
     if frozen.exists():
         return Candidates([crystal_from_record(r) for r in read_records(frozen).values()])
+    if source is None:
+        raise AutoPeriError(f"{out} holds no {CANDIDATES_FILE} and no candidate source was given")
     report = read_crystals(source, max_atoms=max_atoms, workers=1)
     crystals = [c.copy(id=name) for c, name in zip(report.crystals, unique_stems(report.crystals), strict=True)]
     kept, dropped = _filtered(crystals)
