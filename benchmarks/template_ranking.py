@@ -4,8 +4,9 @@ python benchmarks/template_ranking.py --model runs/mp_20-csp-s13/snapshots/step_
 python benchmarks/template_ranking.py --chgnet --count 200 --k 5
 python benchmarks/template_ranking.py --chgnet --count 600 --k 20 --distance-weights 0 0.01 0.03 0.1 --save val.npz
 
-For each of the first ``--count`` targets of MP-20 ``lowdata_val`` the ``--k`` nearest templates are scored,
-and the lowest-scoring template is picked among the first 3, 5 or all k. Scores: with ``--model``, the
+For each of the first ``--count`` targets of ``--split`` of ``--dataset`` (MP-20 ``lowdata_val`` by default)
+the ``--k`` nearest templates are scored, and the lowest-scoring template is picked among the first 3, 5, 10
+or all k. Scores: with ``--model``, the
 squared norm of a CSP flow's predicted velocity at time t with the template as the state (fractional part:
 mean over atoms; lattice part: the 6-vector), since a flow that has learnt the data should move
 real-looking crystals least; with ``--chgnet``, CHGNet's energy per atom of the unrelaxed, volume-scaled
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--times", type=float, nargs="+", default=[0.5, 0.8, 0.95])
     parser.add_argument("--distance-weights", type=float, nargs="*", default=[], help="energy + w * distance/atom")
+    parser.add_argument("--dataset", default="mp_20")
     parser.add_argument("--split", default="lowdata_val", help="tune on validation targets only")
     parser.add_argument("--save", help="write the per-candidate scores here (npz)")
     args = parser.parse_args()
@@ -75,8 +77,8 @@ def main() -> None:
     from autoperi.training.export import load_model
 
     torch.set_num_threads(1)
-    library = template_library("mp_20")
-    targets = list(load_split("mp_20", args.split))[: args.count]
+    library = template_library(args.dataset)
+    targets = list(load_split(args.dataset, args.split))[: args.count]
     groups = [library.candidates(t.atomic_numbers, args.k) for t in targets]
     flat = [c for group in groups for c in group]
     scores = score_candidates(groups, targets, 1)

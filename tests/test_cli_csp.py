@@ -46,14 +46,18 @@ def run(argv, capsys):
     return code, captured.out, captured.err
 
 
-def test_hybrid_default_puts_the_nearest_template_first(mp20_model, tmp_path, capsys):
+def test_hybrid_default_puts_the_lowest_energy_near_template_first(mp20_model, tmp_path, capsys):
     out = tmp_path / "out"
-    code, _, err = run(
-        ["csp", "--formula", "LiFePO4", "-k", "5", "--steps", "2", "--model", mp20_model, "--out", str(out)], capsys
-    )
+    argv = ["csp", "--formula", "LiFePO4", "-k", "5", "--steps", "2", "--model", mp20_model]
+    code, _, err = run([*argv, "--rank-pool", "0", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert pd.read_csv(out / "candidates.csv")["static_energy_per_atom"].isna().all()
+    code, _, err = run([*argv, "--out", str(out)], capsys)
     assert code == 0, err
     table = pd.read_csv(out / "candidates.csv")
     assert list(table["id"]) == ["LiFePO4"] * 5 and list(table["rank"]) == [1, 2, 3, 4, 5]
+    assert table["static_energy_per_atom"].notna().all()  # the 5 nearest templates, scored
+    assert list(table["static_energy_per_atom"]) == sorted(table["static_energy_per_atom"])
     candidates = [read_one_crystal(out / name) for name in table["file"]]
     assert all(c.formula == "LiFePO4" and c.num_atoms == 7 for c in candidates)
     assert table["source"].iloc[0] == "template"

@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="hybrid",
         choices=CSP_STRATEGIES,
         help="template: relabelled training crystals; flow: the CSP model from noise; hybrid (default): templates "
-        "first, then the flow up to k (and for compositions without a template)",
+        "first (the 5 nearest ordered by CHGNet energy, see --rank-pool), then the flow up to k (and for "
+        "compositions without a template)",
     )
     csp.add_argument("--templates", help="dataset whose training pool gives templates (default: the model's)")
     csp.add_argument(
@@ -51,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--rank-pool",
         type=int,
         help="template and hybrid: score the N nearest templates by CHGNet energy per atom (one single point "
-        "each, unrelaxed) and put them first, lowest energy first (column static_energy_per_atom)",
+        "each, unrelaxed) and put them first, lowest energy first (column static_energy_per_atom); default: 5 "
+        "for hybrid, off for template; 0 turns it off",
     )
     csp.add_argument(
         "--rank",
@@ -167,19 +169,22 @@ def run_csp(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from autoperi.errors import AutoPeriError
-    from autoperi.generative.csp import CSPSettings, predict_structures
+    from autoperi.generative.csp import HYBRID_RANK_POOL, CSPSettings, predict_structures
 
     if args.k < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
         raise AutoPeriError("-k, --steps, --batch-size and --workers must be positive")
-    if args.rank_pool is not None and args.strategy == "flow":
+    if args.rank_pool and args.strategy == "flow":
         raise AutoPeriError("--rank-pool ranks templates: use it with --strategy template or hybrid")
+    if args.rank_pool is not None and args.rank_pool < 0:
+        raise AutoPeriError("--rank-pool must be 0 (off) or positive")
     targets = read_targets(args)
     model, name, library, dataset = resolve_parts(args)
     check_domain(targets, model if args.strategy != "template" else None, name, library, dataset)
     strategy = "flow" if args.strategy == "hybrid" and library is None else args.strategy
+    rank_pool = HYBRID_RANK_POOL if args.rank_pool is None and strategy == "hybrid" else args.rank_pool
     settings = CSPSettings(
         strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise,
-        args.rank_pool,
+        rank_pool or None,
     )  # fmt: skip
     groups = predict_structures([c for _, c in targets], settings, model, library)
     for (target_id, _), group in zip(targets, groups, strict=True):
