@@ -9,7 +9,7 @@ from autoperi.cli.sample import add_sampling_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from autoperi.physics.hull import METASTABLE_THRESHOLD, STABLE_THRESHOLD
+    from autoperi.choices import METASTABLE_THRESHOLD, STABLE_THRESHOLD
     from autoperi.physics.relax import OPTIMIZERS, RelaxSettings
 
     relax = RelaxSettings()

@@ -32,13 +32,12 @@ import torch
 
 from autoperi.batch import CrystalBatch
 from autoperi.caching import cache_dir, path_sha256
+from autoperi.choices import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
 from autoperi.progress import progress_bar
 
 PROTOCOL_VERSION = 1
-STABLE_THRESHOLD = 0.0  # eV/atom
-METASTABLE_THRESHOLD = 0.1  # eV/atom
 # CHGNet runs in float32: the same structure evaluated in two batches differs by ~1e-6 eV/atom.
 NUMERICAL_TOLERANCE = 1e-4  # eV/atom
 PROTOTYPES = ("fcc", "bcc", "hcp", "diamond", "sc", "dimer")

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from autoperi.choices import METASTABLE_THRESHOLD, STABLE_THRESHOLD
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
 from autoperi.io.ase_adapter import write_extxyz
 from autoperi.io.pymatgen_adapter import write_cif
 from autoperi.io.tables import write_rows
-from autoperi.physics.hull import METASTABLE_THRESHOLD, NUMERICAL_TOLERANCE, STABLE_THRESHOLD, HullReference
+from autoperi.physics.hull import NUMERICAL_TOLERANCE, HullReference
 from autoperi.physics.relax import RelaxResult, RelaxSettings, relax_one
 from autoperi.screening.store import RecordWriter, crystal_from_record, crystal_record, read_records
 
