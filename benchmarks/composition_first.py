@@ -6,17 +6,22 @@ python benchmarks/composition_first.py --dataset mp_20 --composition-model mp_20
 Every row reports, against the dataset's test split (``--reference-split lowdata_val`` to tune): W(#elements)
 and W(#atoms) (1-D Wasserstein distances of the whole set), the fraction with >= 6 elements, SMACT
 compositional validity (the evaluation suite's rule), the fraction for which pymatgen's
-``Composition.oxi_state_guesses()`` finds a charge-neutral assignment, and the fraction of reduced
+``Composition.oxi_state_guesses()`` finds a charge-neutral assignment, the fraction whose element set admits
+some neutral cell of at most 20 atoms (pymatgen's oxidation states: ICSD ones, else common ones; a sample
+that has such elements but is not neutral fails for its counts alone), and the fraction of reduced
 compositions absent from the training pool (``lowdata_train``). The reference split itself is a row (the
-reference values). A sample folder's row adds structural validity, shortest distances under 0.5 Å,
+reference values); a composition model's rows add its negative log-likelihood per token of the reference
+split's compositions. A sample folder's row adds structural validity, shortest distances under 0.5 Å,
 W(density) over at most 1,000 valid crystals (as the evaluation suite draws them) and, unless
-``--no-matching``, StructureMatcher uniqueness and novelty against the pool. ``--temperatures`` samples
-the composition model at each temperature; ``--write T`` stores the chosen one in its model file.
+``--no-matching``, StructureMatcher uniqueness and novelty against the pool. ``--temperatures`` and
+``--top-p`` sample the composition model at each pair of them; ``--write T P`` stores the chosen pair
+(temperature, nucleus mass) in its model file.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from functools import cache
@@ -31,6 +36,39 @@ def _neutral(elements: tuple[int, ...], counts: tuple[int, ...]) -> bool:
 
     composition = Composition({Element.from_Z(z): n for z, n in zip(elements, counts, strict=True)})
     return bool(composition.oxi_state_guesses())
+
+
+@cache
+def _oxidation_states(z: int) -> tuple[int, ...]:
+    from pymatgen.core import Element
+
+    element = Element.from_Z(z)
+    return tuple(element.icsd_oxidation_states or element.common_oxidation_states)
+
+
+MAX_CHARGE = 8 * 20  # |total charge| of at most 20 sites of oxidation states within -8..8
+
+
+def _with_one_more_site(charges: int, states: tuple[int, ...]) -> int:
+    """Charges as a bit set (bit MAX_CHARGE + c for charge c), each raised by one of ``states``."""
+    out = 0
+    for q in states:
+        out |= charges << q if q >= 0 else charges >> -q
+    return out
+
+
+@cache
+def _balanceable(elements: tuple[int, ...], max_atoms: int = 20) -> bool:
+    """Whether some cell of at most ``max_atoms`` atoms, at least one of each element, with one oxidation
+    state from the element's list per site, is neutral (the sites of an element may differ, as in pymatgen)."""
+    reachable = [1 << MAX_CHARGE] + [0] * max_atoms  # reachable[n]: the total charges of n sites placed
+    for z in elements:
+        layer, grown = reachable, [0] * (max_atoms + 1)
+        for _ in range(max_atoms):  # 1, 2, ... sites of this element
+            layer = [0] + [_with_one_more_site(charges, _oxidation_states(z)) for charges in layer[:-1]]
+            grown = [a | b for a, b in zip(grown, layer, strict=True)]
+        reachable = grown
+    return any(charges >> MAX_CHARGE & 1 for charges in reachable)
 
 
 def composition_row(compositions: list[np.ndarray], reference: list[np.ndarray], known: set) -> dict:
@@ -50,6 +88,7 @@ def composition_row(compositions: list[np.ndarray], reference: list[np.ndarray],
         "frac_6plus_elements": round(float((elements >= 6).mean()), 4),
         "comp_valid": round(float(np.mean([composition_is_valid(*r) for r in reduced])), 4),
         "oxi_neutral": round(float(np.mean([_neutral(*r) for r in reduced])), 4),
+        "oxi_balanceable_elements": round(float(np.mean([_balanceable(r[0]) for r in reduced])), 4),
         "novel_composition": round(float(np.mean([r not in known for r in reduced])), 4),
         "num_atoms_histogram": np.bincount(atoms).tolist(),
     }
@@ -83,12 +122,12 @@ def _timed(function, *arguments) -> dict:
     return row | {"wall_s": round(time.time() - started, 1), "cpu_s": round(time.process_time() - cpu, 1)}
 
 
-def _store_temperature(model: str, temperature: float, split: str) -> None:
+def _store_sampling(model: str, temperature: float, top_p: float, split: str) -> None:
     from autoperi.training.export import resolve_model_path
 
     path = resolve_model_path(model)
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    payload["config"]["model"]["temperature"] = temperature
+    payload["config"]["model"] |= {"temperature": temperature, "top_p": top_p}
     payload["metadata"]["temperature_tuning"] = {"split": split}
     torch.save(payload, path)
 
@@ -99,15 +138,19 @@ def main() -> None:
     parser.add_argument("--composition-model", help="sample -n compositions (atom counts from its prior)")
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--temperatures", type=float, nargs="*", help="sampling temperatures (default: the model's)")
+    parser.add_argument("--top-p", type=float, nargs="*", help="nucleus masses (default: the model's)")
     parser.add_argument("--reference-split", default="test", help="the split compared with (lowdata_val to tune)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples-dir", nargs="*", default=[], help="sample folders (autoperi sample --out)")
     parser.add_argument("--no-matching", action="store_true", help="skip StructureMatcher uniqueness and novelty")
-    parser.add_argument("--write", type=float, metavar="T", help="store temperature T in the composition model's file")
+    parser.add_argument(
+        "--write", type=float, nargs=2, metavar=("T", "P"), help="store temperature T and top-p P in the model's file"
+    )
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
+    from autoperi.batch import CrystalBatch
     from autoperi.data import load_split
     from autoperi.io import read_crystals
     from autoperi.metrics.validity import reduced_composition
@@ -121,20 +164,24 @@ def main() -> None:
         from autoperi.training.export import load_model
 
         model, _, _ = load_model(args.composition_model, "composition")
-        for temperature in args.temperatures or [model.config.temperature]:
-            model.config.temperature = temperature
+        with torch.no_grad():
+            nll = round(float(model.eval().loss(CrystalBatch.from_crystals(test))["total"]), 4)
+        for temperature, top_p in itertools.product(
+            args.temperatures or [model.config.temperature], args.top_p or [model.config.top_p]
+        ):
+            model.config.temperature, model.config.top_p = temperature, top_p
             generator = torch.Generator().manual_seed(args.seed)
             counts = model.sample_num_atoms(args.n, generator)
             numbers = model.sample(counts, generator)
             compositions = [z.numpy() for z in torch.split(numbers, counts.tolist())]
-            row = _timed(composition_row, compositions, reference, known)
-            rows[f"{args.composition_model} compositions, temperature {temperature}"] = row
+            row = _timed(composition_row, compositions, reference, known) | {"reference_nll_per_token": nll}
+            rows[f"{args.composition_model} compositions, temperature {temperature}, top-p {top_p}"] = row
     for folder in args.samples_dir:
         crystals = read_crystals(folder).crystals
         row = _timed(composition_row, [c.atomic_numbers for c in crystals], reference, known)
         rows[folder] = row | _timed(structure_row, crystals, test, pool, not args.no_matching)
     if args.write is not None:
-        _store_temperature(args.composition_model, args.write, f"{args.dataset}/{args.reference_split}")
+        _store_sampling(args.composition_model, *args.write, f"{args.dataset}/{args.reference_split}")
     text = json.dumps({"command": vars(args), "rows": rows}, indent=2)
     if args.out:
         with open(args.out, "w") as handle:

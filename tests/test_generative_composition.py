@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from autoperi.generative.composition import (
     Vocabulary,
     composition_tokens,
     grammar_mask,
+    nucleus,
 )
 from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
 from autoperi.generative.templates import TemplateLibrary
@@ -26,15 +29,18 @@ TINY = CompositionConfig(hidden_dim=32, num_layers=1, num_heads=2, max_atoms=20,
 
 
 def _decode(tokens: torch.Tensor, vocabulary: Vocabulary) -> list[dict[int, int]]:
-    elements, counts = vocabulary.split(tokens[:, 1:])
+    ranks, counts = vocabulary.split(tokens[:, 1:])
+    elements = torch.where(ranks > 0, vocabulary.element_of_rank[ranks], 0)
     return [
         {int(z): int(c) for z, c in zip(row_z[0:-1:2], row_c[1::2], strict=True) if z > 0}
         for row_z, row_c in zip(elements, counts, strict=True)
     ]
 
 
-def test_tokens_hold_pymatgen_compositions_and_end_after_the_last_count(mp20_sample):
-    vocabulary = Vocabulary(20)
+@pytest.mark.parametrize("order", ["atomic_number", "mendeleev"])
+def test_tokens_hold_pymatgen_compositions_and_end_after_the_last_count(mp20_sample, order):
+    vocabulary = Vocabulary(20, order)
+    pymatgen_order = {"atomic_number": lambda element: element.Z, "mendeleev": lambda element: element.mendeleev_no}
     batch = CrystalBatch.from_crystals(mp20_sample)
     tokens, fits = composition_tokens(batch.atomic_numbers, batch.num_atoms, vocabulary, max_elements=8)
     assert fits.all()
@@ -43,7 +49,11 @@ def test_tokens_hold_pymatgen_compositions_and_end_after_the_last_count(mp20_sam
         assert decoded == expected
         assert int(row[0]) - vocabulary.size_offset == crystal.num_atoms
         assert int(row[1 + 2 * len(expected)]) == END and (row[2 + 2 * len(expected) :] == PAD).all()
-        assert list(decoded) == sorted(decoded)
+        assert list(decoded) == [element.Z for element in sorted(expected_elements(crystal), key=pymatgen_order[order])]
+
+
+def expected_elements(crystal) -> list:
+    return list(structure_from_crystal(crystal).composition)
 
 
 def test_compositions_with_too_many_elements_do_not_fit():
@@ -69,10 +79,11 @@ def test_grammar_allows_every_real_next_token_and_counts_match_a_hand_count(mp20
     assert restricted[3].nonzero().squeeze(1).tolist() == [vocabulary.count_offset + 3]
 
 
+@pytest.mark.parametrize("order", ["atomic_number", "mendeleev"])
 @pytest.mark.parametrize("allowed", [None, [3, 26, 15, 8]])
-def test_samples_have_the_requested_atoms_of_distinct_allowed_elements(allowed):
+def test_samples_have_the_requested_atoms_of_distinct_allowed_elements(allowed, order):
     torch.manual_seed(0)
-    model = CompositionModel(TINY).eval()
+    model = CompositionModel(replace(TINY, element_order=order)).eval()
     num_atoms = torch.randint(1, 21, (64,), generator=torch.Generator().manual_seed(1))
     numbers = model.sample(num_atoms, torch.Generator().manual_seed(2), allowed)
     again = model.sample(num_atoms, torch.Generator().manual_seed(2), allowed)
@@ -81,6 +92,27 @@ def test_samples_have_the_requested_atoms_of_distinct_allowed_elements(allowed):
         assert len(chunk) == count and torch.equal(chunk, chunk.sort().values)
         assert 1 <= len(set(chunk.tolist())) <= TINY.max_elements
         assert allowed is None or set(chunk.tolist()) <= set(allowed)
+
+
+def test_nucleus_keeps_the_most_probable_tokens_that_reach_top_p():
+    probabilities = torch.tensor([[0.15, 0.5, 0.05, 0.3]])
+    assert torch.equal(nucleus(probabilities, 0.7), torch.tensor([[0.0, 0.5, 0.0, 0.3]]))
+    assert torch.equal(nucleus(probabilities, 0.5), torch.tensor([[0.0, 0.5, 0.0, 0.0]]))
+    assert torch.equal(nucleus(probabilities, 1.0), probabilities)
+
+
+def test_a_tiny_nucleus_samples_the_greedy_composition():
+    """With top_p near 0 every token is the most probable one, so all cells of one size get one composition,
+    the one built token by token from the argmax."""
+    torch.manual_seed(0)
+    model = CompositionModel(replace(TINY, top_p=1e-6)).eval()
+    numbers = model.sample(torch.full((8,), 6), torch.Generator().manual_seed(0)).reshape(8, 6)
+    tokens = torch.tensor([[model.vocabulary.size_offset + 6]])
+    while int(tokens[0, -1]) != END:
+        tokens = torch.cat([tokens, model.logits(tokens)[:, -1].argmax(-1, keepdim=True)], 1)
+    greedy = _decode(tokens, model.vocabulary)[0]
+    assert (numbers == numbers[0]).all()
+    assert sorted(numbers[0].tolist()) == sorted(z for z, count in greedy.items() for _ in range(count))
 
 
 def test_learns_a_composition_family():

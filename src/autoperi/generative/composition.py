@@ -1,15 +1,18 @@
 """Composition-first generation: a small autoregressive model of cell compositions, then a structure for each.
 
-A cell with N atoms and composition {Z1: c1, ..., Zk: ck} (Z1 < ... < Zk) is the token sequence
+A cell with N atoms and composition {Z1: c1, ..., Zk: ck} is the token sequence
 
     [N] Z1 c1 Z2 c2 ... Zk ck [end]
 
+with the elements in a fixed order: by atomic number, or by Mendeleev (Pettifor) number, which puts
+metals first and anions last, so that the anions' counts are drawn knowing the cations.
+
 The model is a causal transformer over these tokens, conditioned on N through the first token. Every
-prediction is made under a grammar mask, in training and in sampling alike: an element token must exceed
-the previous element (so elements are distinct) and come from the allowed chemical system, a count may
-not exceed the atoms still to place, [end] comes exactly when all N atoms are placed, and the last count
-is forced to the remainder when no further element is possible. Sampled compositions therefore always
-hold exactly N atoms of distinct, allowed elements.
+prediction is made under a grammar mask, in training and in sampling alike: an element token must come
+later in the order than the previous element (so elements are distinct) and from the allowed chemical
+system, a count may not exceed the atoms still to place, [end] comes exactly when all N atoms are placed,
+and the last count is forced to the remainder when no further element is possible. Sampled compositions
+therefore always hold exactly N atoms of distinct, allowed elements.
 
 :class:`CompositionFirstGenerator` pairs the composition model with a structure-prediction (CSP) model
 and is a de novo generator (a :class:`~autoperi.generative.generator.CrystalGenerator`, like the other
@@ -35,10 +38,11 @@ from autoperi.generative.crystal_flow import (
     initial_atom_count_weights,
 )
 from autoperi.generative.csp import CSPSettings, predict_structures
-from autoperi.generative.templates import TemplateLibrary
+from autoperi.generative.templates import TemplateLibrary, mendeleev_number
 
 PAD, END = 0, 1
-ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + Z
+ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + its rank (1..NUM_ELEMENTS) in the element order
+ELEMENT_ORDERS = ("atomic_number", "mendeleev")
 
 
 @dataclass
@@ -48,6 +52,7 @@ class CompositionConfig:
     num_heads: int = 4
     max_atoms: int = 20
     max_elements: int = 8  # longer compositions are left out of training (and cannot be sampled)
+    element_order: str = "atomic_number"  # or "mendeleev": the order of a composition's elements in its tokens
     # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path, and
     # how: "hybrid" (the nearest training template of the same anonymous formula, else the flow) or "flow".
     structure_model: str = "mp_20-crystal_flow_csp"
@@ -55,24 +60,44 @@ class CompositionConfig:
     # Sampling only: next-token logits are divided by this (below 1: more typical compositions, fewer novel
     # ones). Tuned on a validation split, stored per model.
     temperature: float = 1.0
-    training_only_fields: ClassVar[tuple[str, ...]] = ("structure_model", "structure_strategy", "temperature")
+    # Sampling only: nucleus sampling, each token drawn from the most probable tokens whose probabilities
+    # add up to top_p (1: all tokens).
+    top_p: float = 1.0
+    training_only_fields: ClassVar[tuple[str, ...]] = ("structure_model", "structure_strategy", "temperature", "top_p")
 
     def __post_init__(self) -> None:
         if self.structure_strategy not in STRUCTURE_STRATEGIES:
             raise ValueError(f"structure_strategy must be one of {STRUCTURE_STRATEGIES}")
+        if self.element_order not in ELEMENT_ORDERS:
+            raise ValueError(f"element_order must be one of {ELEMENT_ORDERS}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+
+
+def element_ranks(order: str) -> torch.Tensor:
+    """rank[Z] for Z = 0..NUM_ELEMENTS: 1..NUM_ELEMENTS, the place of element Z in ``order`` (rank[0] = 0)."""
+    elements = list(range(1, NUM_ELEMENTS + 1))
+    if order == "mendeleev":
+        elements.sort(key=lambda z: (mendeleev_number(z), z))
+    rank = torch.zeros(NUM_ELEMENTS + 1, dtype=torch.long)
+    rank[torch.tensor(elements)] = torch.arange(1, NUM_ELEMENTS + 1)
+    return rank
 
 
 class Vocabulary:
-    """Token ids: padding, end, elements 1..NUM_ELEMENTS, counts 1..max_atoms, cell sizes 1..max_atoms."""
+    """Token ids: padding, end, elements 1..NUM_ELEMENTS (by rank in the element order), counts 1..max_atoms,
+    cell sizes 1..max_atoms."""
 
-    def __init__(self, max_atoms: int) -> None:
+    def __init__(self, max_atoms: int, element_order: str = "atomic_number") -> None:
         self.max_atoms = max_atoms
+        self.rank = element_ranks(element_order)
+        self.element_of_rank = torch.argsort(self.rank)
         self.count_offset = ELEMENT_OFFSET + NUM_ELEMENTS
         self.size_offset = self.count_offset + max_atoms
         self.size = self.size_offset + max_atoms + 1
 
     def split(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Element (0 where not an element token) and count (0 where not a count token) of every token."""
+        """Element rank (0 where not an element token) and count (0 where not a count token) of every token."""
         is_element = (tokens > ELEMENT_OFFSET) & (tokens <= self.count_offset)
         is_count = (tokens > self.count_offset) & (tokens <= self.size_offset)
         return torch.where(is_element, tokens - ELEMENT_OFFSET, 0), torch.where(is_count, tokens - self.count_offset, 0)
@@ -83,8 +108,8 @@ def composition_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token sequences (B, 2 + 2 max_elements) of a batch's compositions, and which crystals fit in them."""
     crystals = len(num_atoms)
-    key = batch_index(num_atoms) * (NUM_ELEMENTS + 1) + atomic_numbers
-    keys, counts = torch.unique(key, return_counts=True)  # sorted: by crystal, then by atomic number
+    key = batch_index(num_atoms) * (NUM_ELEMENTS + 1) + vocabulary.rank[atomic_numbers]
+    keys, counts = torch.unique(key, return_counts=True)  # sorted: by crystal, then by element rank
     crystal, element = keys // (NUM_ELEMENTS + 1), keys % (NUM_ELEMENTS + 1)
     per_crystal = torch.bincount(crystal, minlength=crystals)
     rank = torch.arange(len(keys)) - (torch.cumsum(per_crystal, 0) - per_crystal)[crystal]
@@ -109,8 +134,8 @@ def grammar_mask(
     chosen = torch.cumsum(elements > 0, 1)
     ended = torch.cumsum(prefix == END, 1) > 0
     allowed = torch.zeros(NUM_ELEMENTS + 1, dtype=torch.bool)
-    allowed[torch.tensor(allowed_elements) if allowed_elements else torch.arange(1, NUM_ELEMENTS + 1)] = True
-    # any allowed element above z, for z = 0..NUM_ELEMENTS
+    allowed[vocabulary.rank[torch.tensor(allowed_elements)] if allowed_elements else slice(1, None)] = True
+    # any allowed element ranked above r, for r = 0..NUM_ELEMENTS
     above = torch.flip(torch.cumsum(torch.flip(allowed.long(), [0]), 0), [0]) - allowed.long() > 0
     element_next = torch.arange(prefix.shape[1]) % 2 == 0  # position p is followed by an element (or end)
 
@@ -128,13 +153,22 @@ def grammar_mask(
     return mask
 
 
+def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Rows of ``probabilities`` kept on their smallest set of most probable tokens that holds ``top_p``."""
+    if top_p >= 1:
+        return probabilities
+    ordered, order = probabilities.sort(-1, descending=True)
+    outside = torch.cumsum(ordered, -1) - ordered >= top_p  # the tokens after the nucleus is full
+    return probabilities.scatter(-1, order, ordered.masked_fill(outside, 0.0))
+
+
 class CompositionModel(nn.Module):
     """``loss(batch)`` trains on the batch's compositions; ``sample(num_atoms)`` draws new ones."""
 
     def __init__(self, config: CompositionConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or CompositionConfig()
-        self.vocabulary = Vocabulary(config.max_atoms)
+        self.vocabulary = Vocabulary(config.max_atoms, config.element_order)
         self.length = 2 + 2 * config.max_elements
         hidden = config.hidden_dim
         self.embedding = nn.Embedding(self.vocabulary.size, hidden)
@@ -189,10 +223,13 @@ class CompositionModel(nn.Module):
         tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
         for _ in range(self.length - 1):
             probabilities = (self.logits(tokens, allowed_elements)[:, -1] / self.config.temperature).softmax(-1)
+            probabilities = nucleus(probabilities, self.config.top_p)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
-        elements, counts = self.vocabulary.split(tokens[:, 1:])
-        elements, counts = elements[:, 0:-1:2], counts[:, 1::2]  # the last element slot is always [end]
-        return torch.repeat_interleave(elements[elements > 0], counts[elements > 0])
+        ranks, counts = self.vocabulary.split(tokens[:, 1:])
+        ranks, counts = ranks[:, 0:-1:2], counts[:, 1::2]  # the last element slot is always [end]
+        numbers = torch.repeat_interleave(self.vocabulary.element_of_rank[ranks[ranks > 0]], counts[ranks > 0])
+        crystal = batch_index(num_atoms)
+        return numbers[torch.argsort(crystal * (NUM_ELEMENTS + 1) + numbers)]
 
 
 class CompositionFirstGenerator:
