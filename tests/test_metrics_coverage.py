@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+
 import numpy as np
 import pytest
 from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
@@ -118,3 +122,40 @@ def test_whole_perov5_test_split_against_itself_has_full_coverage(tmp_path, monk
     prints, _ = cached_fingerprints(reference.crystals, reference.sources)
     result = coverage(prints, prints, 0.2, 4.0)
     assert result["cov_recall"] == 1.0 and result["cov_precision"] == 1.0
+
+
+def test_shipped_fingerprints_answer_when_the_cache_is_empty(perov_sample, tmp_path, monkeypatch):
+    import autoperi.metrics.coverage as coverage_module
+
+    source = tmp_path / "reference.csv"
+    source.write_text("a reference file")
+    shipped = tmp_path / "shipped"
+    key = coverage_module.fingerprint_key([source], "", 4, False)
+    computed = compute_fingerprints(perov_sample[:4], workers=1)
+    computed.save(shipped / f"{key}.npz")
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(coverage_module, "SHIPPED_FINGERPRINTS", shipped)
+    monkeypatch.setattr(coverage_module, "compute_fingerprints", lambda *args, **kwargs: pytest.fail("recomputed"))
+    found, hit = cached_fingerprints(perov_sample[:4], [source], workers=1)
+    assert hit
+    np.testing.assert_array_equal(found.structure, computed.structure)
+
+
+def test_shipped_mp20_test_fingerprints_match_the_data_and_a_fresh_computation(shared_data_root, tmp_path):
+    from autoperi.data import load_file
+    from autoperi.metrics.coverage import SHIPPED_FINGERPRINTS, fingerprint_key
+    from autoperi.metrics.reference import ReferenceSet
+
+    test_file = shared_data_root / "mp_20" / "test.csv.gz"
+    key = fingerprint_key([test_file], ReferenceSet.read_options, 9046, False)
+    shipped = Fingerprints.load(SHIPPED_FINGERPRINTS / f"{key}.npz")
+    assert len(shipped) == 9046
+    head = tmp_path / "head.csv"  # the split's first three rows, read by the same loader
+    with gzip.open(test_file, "rt") as handle:
+        text = handle.read()
+    rows = list(csv.reader(io.StringIO(text)))
+    with head.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows[:4])
+    fresh = compute_fingerprints(list(load_file(head, niggli=True, use_cache=False)), workers=1)
+    np.testing.assert_allclose(fresh.structure, shipped.structure[:3], atol=1e-9)
+    np.testing.assert_allclose(fresh.composition, shipped.composition[:3], atol=1e-9, equal_nan=True)
