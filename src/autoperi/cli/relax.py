@@ -5,10 +5,26 @@ from __future__ import annotations
 import argparse
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_relax_options(parser: argparse.ArgumentParser, steps_flag: str = "--steps") -> None:
+    """--fmax, the step limit (named ``steps_flag``) and --optimizer, with RelaxSettings' defaults."""
     from autoperi.physics.relax import OPTIMIZERS, RelaxSettings  # numpy only: --help stays light
 
     defaults = RelaxSettings()
+    parser.add_argument(
+        "--fmax", type=float, default=defaults.fmax, help=f"force threshold in eV/Å (default {defaults.fmax})"
+    )
+    parser.add_argument(
+        steps_flag, type=int, default=defaults.steps, help=f"maximum optimiser steps (default {defaults.steps})"
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=defaults.optimizer,
+        help=f"ASE optimiser (default {defaults.optimizer})",
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "relax",
         help="relax crystals (positions and cell) with CHGNet; writes OUT/*.cif and OUT/relax.csv",
@@ -21,18 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", help="a .cif, a folder of CIFs, .extxyz, or a CDVAE .csv/.csv.gz")
     parser.add_argument("--out", default="relaxed", help="output folder (default: ./relaxed)")
-    parser.add_argument(
-        "--fmax", type=float, default=defaults.fmax, help=f"force threshold in eV/Å (default {defaults.fmax})"
-    )
-    parser.add_argument(
-        "--steps", type=int, default=defaults.steps, help=f"maximum optimiser steps (default {defaults.steps})"
-    )
-    parser.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default=defaults.optimizer,
-        help=f"ASE optimiser (default {defaults.optimizer})",
-    )
+    add_relax_options(parser)
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--trajectories", action="store_true", help="also write OUT/trajectories/<name>.traj")
     parser.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")

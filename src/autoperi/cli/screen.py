@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 
+from autoperi.cli.relax import add_relax_options
 from autoperi.cli.sample import add_sampling_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from autoperi.choices import METASTABLE_THRESHOLD, STABLE_THRESHOLD
-    from autoperi.physics.relax import OPTIMIZERS, RelaxSettings
 
-    relax = RelaxSettings()
     parser = subparsers.add_parser(
         "screen",
         help="sample or read candidates, relax them (CHGNet, Dask), E_hull and S.U.N.; writes OUT/screen.csv",
@@ -26,9 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-n", "--num", type=int, default=100, help="candidates to sample (default: 100)")
     parser.add_argument("--elements", help="restrict sampled types to a chemical system, e.g. Li,Fe,O")
     add_sampling_options(parser, "screen")
-    parser.add_argument("--fmax", type=float, default=relax.fmax, help=f"force threshold, eV/Å ({relax.fmax})")
-    parser.add_argument("--relax-steps", type=int, default=relax.steps, help=f"optimiser steps ({relax.steps})")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=relax.optimizer, help="ASE optimiser")
+    add_relax_options(parser, "--relax-steps")
     parser.add_argument(
         "--stable-threshold", type=float, default=STABLE_THRESHOLD, help="E_hull (eV/atom) counted as stable"
     )
