@@ -322,3 +322,18 @@ def test_shipped_perov_latent_generator_makes_perovskite_cells(tmp_path):
     crystals = read_crystals(tmp_path).crystals
     assert all(c.num_atoms == 5 for c in crystals)  # every Perov-5 cell has 5 atoms
     assert all(3.0 < c.volume ** (1 / 3) < 6.0 for c in crystals)
+
+
+def test_shipped_fourier_csp_model_continues_its_lineage_and_predicts(tmp_path):
+    """The Fourier-network MP-20 CSP flow ships with its training lineage, so `init_from` continues it."""
+    from autoperi.io.readers import read_crystals
+    from autoperi.training.export import lineage_totals, load_model
+
+    _, config, metadata = load_model("mp_20-crystal_flow_csp-fourier", "crystal_flow")
+    assert config.model.network.kind == "fourier" and config.model.mode == "csp"
+    steps, cpu_seconds = lineage_totals(metadata)
+    assert steps >= 5000 and cpu_seconds > 1000
+    arguments = ["csp", "--formula", "NaCl", "-k", "2", "--steps", "10", "--strategy", "flow"]
+    assert main([*arguments, "--model", "mp_20-crystal_flow_csp-fourier", "--out", str(tmp_path)]) == 0
+    candidates = read_crystals(tmp_path).crystals
+    assert [c.formula for c in candidates] == ["NaCl"] * 2
