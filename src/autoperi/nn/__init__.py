@@ -2,7 +2,7 @@
 
 from autoperi.nn.baseline import FourierBaselineConfig, FourierFullyConnectedLayer, FullyConnectedBaseline
 from autoperi.nn.embeddings import ContextEmbedding, GaussianRadialBasis, SinusoidalEmbedding, cosine_cutoff
-from autoperi.nn.networks import NETWORK_KINDS, NetworkConfig, network_config, network_kind
+from autoperi.nn.networks import NETWORK_KINDS, NetworkConfig, network_config
 from autoperi.nn.painn import NetworkOutput, PaiNNConfig, PeriodicPaiNN
 
 __all__ = [
@@ -19,5 +19,4 @@ __all__ = [
     "SinusoidalEmbedding",
     "cosine_cutoff",
     "network_config",
-    "network_kind",
 ]

@@ -12,10 +12,6 @@ NETWORK_KINDS: dict[str, type[NetworkConfig]] = {"painn": PaiNNConfig, "fourier"
 DEFAULT_NETWORK_KIND = "painn"
 
 
-def network_kind(config: NetworkConfig) -> str:
-    return getattr(config, "kind", DEFAULT_NETWORK_KIND)
-
-
 def network_config_type(values: dict[str, Any]) -> tuple[type[NetworkConfig], dict[str, Any]]:
     """The config class that a network mapping's ``kind`` names, and the mapping's settings for it.
 
