@@ -9,7 +9,8 @@ compositional validity (the evaluation suite's rule), the fraction for which pym
 ``Composition.oxi_state_guesses()`` finds a charge-neutral assignment, the fraction whose element set admits
 some neutral cell of at most 20 atoms (pymatgen's oxidation states: ICSD ones, else common ones; a sample
 that has such elements but is not neutral fails for its counts alone), and the fraction of reduced
-compositions absent from the training pool (``lowdata_train``). The reference split itself is a row (the
+compositions absent from the training pool (``lowdata_train``); a charge-grammar model's rows add the
+fraction of samples in its ionic class. The reference split itself is a row (the
 reference values); a composition model's rows add its negative log-likelihood per token of the reference
 split's compositions. A sample folder's row adds structural validity, shortest distances under 0.5 Å,
 W(density) over at most 1,000 valid crystals (as the evaluation suite draws them) and, unless
@@ -172,9 +173,11 @@ def main() -> None:
             model.config.temperature, model.config.top_p = temperature, top_p
             generator = torch.Generator().manual_seed(args.seed)
             counts = model.sample_num_atoms(args.n, generator)
-            numbers = model.sample(counts, generator)
-            compositions = [z.numpy() for z in torch.split(numbers, counts.tolist())]
+            tokens = model.sample_tokens(counts, generator)
+            compositions = [z.numpy() for z in torch.split(model.atomic_numbers(tokens), counts.tolist())]
             row = _timed(composition_row, compositions, reference, known) | {"reference_nll_per_token": nll}
+            if model.config.charge_grammar:
+                row["ionic_class"] = round(float((tokens[:, 1] == model.vocabulary.ionic).float().mean()), 4)
             rows[f"{args.composition_model} compositions, temperature {temperature}, top-p {top_p}"] = row
     for folder in args.samples_dir:
         crystals = read_crystals(folder).crystals

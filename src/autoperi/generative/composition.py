@@ -12,7 +12,9 @@ prediction is made under a grammar mask, in training and in sampling alike: an e
 later in the order than the previous element (so elements are distinct) and from the allowed chemical
 system, a count may not exceed the atoms still to place, [end] comes exactly when all N atoms are placed,
 and the last count is forced to the remainder when no further element is possible. Sampled compositions
-therefore always hold exactly N atoms of distinct, allowed elements.
+therefore always hold exactly N atoms of distinct, allowed elements. With ``charge_grammar`` a class token
+follows [N], and ionic compositions carry oxidation states and end only at zero charge
+(:mod:`autoperi.generative.charge_grammar`).
 
 :class:`CompositionFirstGenerator` pairs the composition model with a structure-prediction (CSP) model
 and is a de novo generator (a :class:`~autoperi.generative.generator.CrystalGenerator`, like the other
@@ -30,6 +32,7 @@ from torch import nn
 from autoperi.batch import CrystalBatch, batch_index
 from autoperi.choices import STRUCTURE_STRATEGIES
 from autoperi.errors import AutoPeriError
+from autoperi.generative.charge_grammar import SpeciesTable, charge_grammar, ionic_mask, ionic_states
 from autoperi.generative.crystal_flow import (
     NUM_ELEMENTS,
     CrystalFlow,
@@ -53,6 +56,9 @@ class CompositionConfig:
     max_atoms: int = 20
     max_elements: int = 8  # longer compositions are left out of training (and cannot be sampled)
     element_order: str = "atomic_number"  # or "mendeleev": the order of a composition's elements in its tokens
+    # An [ionic]/[other] token after the cell size; ionic compositions are (element, oxidation state) tokens
+    # that end only at zero total charge (autoperi.generative.charge_grammar).
+    charge_grammar: bool = False
     # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path, and
     # how: "hybrid" (the nearest training template of the same anonymous formula, else the flow) or "flow".
     structure_model: str = "mp_20-crystal_flow_csp"
@@ -72,6 +78,8 @@ class CompositionConfig:
             raise ValueError(f"element_order must be one of {ELEMENT_ORDERS}")
         if not 0 < self.top_p <= 1:
             raise ValueError("top_p must be in (0, 1]")
+        if not isinstance(self.charge_grammar, bool):
+            raise ValueError("charge_grammar must be true or false")
 
 
 def element_ranks(order: str) -> torch.Tensor:
@@ -86,21 +94,38 @@ def element_ranks(order: str) -> torch.Tensor:
 
 class Vocabulary:
     """Token ids: padding, end, elements 1..NUM_ELEMENTS (by rank in the element order), counts 1..max_atoms,
-    cell sizes 1..max_atoms."""
+    cell sizes 1..max_atoms; with the charge grammar then [ionic], [other] and the species (element, state)."""
 
-    def __init__(self, max_atoms: int, element_order: str = "atomic_number") -> None:
+    end = END
+
+    def __init__(self, max_atoms: int, element_order: str = "atomic_number", charge: bool = False) -> None:
         self.max_atoms = max_atoms
         self.rank = element_ranks(element_order)
         self.element_of_rank = torch.argsort(self.rank)
         self.count_offset = ELEMENT_OFFSET + NUM_ELEMENTS
         self.size_offset = self.count_offset + max_atoms
-        self.size = self.size_offset + max_atoms + 1
+        self.size = self.species_offset = self.size_offset + max_atoms + 1
+        self.species: SpeciesTable | None = None
+        if charge:
+            self.ionic, self.other, self.species_offset = self.size, self.size + 1, self.size + 2
+            self.species = SpeciesTable(tuple(self.element_of_rank.tolist()), max_atoms)
+            self.size = self.species_offset + len(self.species)
 
     def split(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Element rank (0 where not an element token) and count (0 where not a count token) of every token."""
+        """Element rank (0 where not an element or species token) and count (0 where not a count token) of
+        every token."""
         is_element = (tokens > ELEMENT_OFFSET) & (tokens <= self.count_offset)
         is_count = (tokens > self.count_offset) & (tokens <= self.size_offset)
-        return torch.where(is_element, tokens - ELEMENT_OFFSET, 0), torch.where(is_count, tokens - self.count_offset, 0)
+        ranks = torch.where(is_element, tokens - ELEMENT_OFFSET, 0)
+        if self.species is not None:
+            is_species = tokens >= self.species_offset
+            species_rank = self.species.rank[(tokens - self.species_offset).clamp(0, len(self.species) - 1)]
+            ranks = torch.where(is_species, species_rank, ranks)
+        return ranks, torch.where(is_count, tokens - self.count_offset, 0)
+
+    def body(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The tokens without the class token: [N] S1 c1 ... (all of them without the charge grammar)."""
+        return tokens if self.species is None else torch.cat([tokens[:, :1], tokens[:, 2:]], 1)
 
 
 def composition_tokens(
@@ -121,13 +146,56 @@ def composition_tokens(
     tokens[crystal[keep], 2 + 2 * rank[keep]] = vocabulary.count_offset + counts[keep]
     rows = torch.nonzero(fits).squeeze(1)
     tokens[rows, 1 + 2 * per_crystal[rows]] = END
+    if vocabulary.species is not None:
+        tokens = _with_charge_classes(tokens, vocabulary)
     return tokens, fits
+
+
+def _with_charge_classes(tokens: torch.Tensor, vocabulary: Vocabulary) -> torch.Tensor:
+    """Each row with its class token after [N], and species instead of elements if it is ionic."""
+    species = vocabulary.species
+    assert species is not None
+    out = torch.cat([tokens[:, :1], torch.full_like(tokens[:, :1], vocabulary.other), tokens[:, 1:]], 1)
+    ranks, counts = vocabulary.split(tokens)
+    for row, (row_ranks, row_counts) in enumerate(zip(ranks.tolist(), counts.tolist(), strict=True)):
+        elements = [int(vocabulary.element_of_rank[r]) for r in row_ranks if r > 0]
+        states = ionic_states(tuple(elements), tuple(c for c in row_counts if c > 0)) if elements else None
+        if states is not None:
+            keys = [(r, q) for r, q in zip([r for r in row_ranks if r > 0], states, strict=True)]
+            out[row, 1] = vocabulary.ionic
+            tokens_of_species = [vocabulary.species_offset + species.index[key] for key in keys]
+            out[row, 2 : 2 + 2 * len(keys) : 2] = torch.tensor(tokens_of_species)
+    return out
 
 
 def grammar_mask(
     prefix: torch.Tensor, vocabulary: Vocabulary, max_elements: int, allowed_elements: list[int] | None = None
 ) -> torch.Tensor:
     """(B, P, vocabulary) booleans: the tokens allowed after each prefix ``prefix[:, : p + 1]``."""
+    if vocabulary.species is None:
+        return _element_mask(prefix, vocabulary, max_elements, allowed_elements)
+    grammar = charge_grammar(
+        tuple(vocabulary.element_of_rank.tolist()),
+        vocabulary.max_atoms,
+        max_elements,
+        tuple(sorted(allowed_elements)) if allowed_elements else None,
+    )
+    mask = torch.zeros(*prefix.shape, vocabulary.size, dtype=torch.bool)
+    num_atoms = (prefix[:, 0] - vocabulary.size_offset).clamp(0, vocabulary.max_atoms)
+    mask[:, 0, vocabulary.ionic] = grammar.reach[0, max_elements, num_atoms, -vocabulary.species.min_charge]
+    mask[:, 0, vocabulary.other] = True
+    if prefix.shape[1] > 1:
+        body = vocabulary.body(prefix)
+        plain = _element_mask(body, vocabulary, max_elements, allowed_elements)
+        ionic = ionic_mask(body, *vocabulary.split(body), grammar, vocabulary)
+        mask[:, 1:] = torch.where((prefix[:, 1] == vocabulary.ionic)[:, None, None], ionic, plain)
+    return mask
+
+
+def _element_mask(
+    prefix: torch.Tensor, vocabulary: Vocabulary, max_elements: int, allowed_elements: list[int] | None
+) -> torch.Tensor:
+    """The grammar without charges: distinct allowed elements in order, counts that fill the cell."""
     elements, counts = vocabulary.split(prefix)
     remaining = (prefix[:, :1] - vocabulary.size_offset) - torch.cumsum(counts, 1)
     last_element = torch.cummax(elements, 1).values
@@ -168,8 +236,8 @@ class CompositionModel(nn.Module):
     def __init__(self, config: CompositionConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or CompositionConfig()
-        self.vocabulary = Vocabulary(config.max_atoms, config.element_order)
-        self.length = 2 + 2 * config.max_elements
+        self.vocabulary = Vocabulary(config.max_atoms, config.element_order, config.charge_grammar)
+        self.length = 2 + 2 * config.max_elements + config.charge_grammar
         hidden = config.hidden_dim
         self.embedding = nn.Embedding(self.vocabulary.size, hidden)
         self.position = nn.Embedding(self.length, hidden)
@@ -210,13 +278,13 @@ class CompositionModel(nn.Module):
         return draw_atom_counts(self.atom_count_weights, count, generator)
 
     @torch.no_grad()
-    def sample(
+    def sample_tokens(
         self,
         num_atoms: torch.Tensor,
         generator: torch.Generator | None = None,
         allowed_elements: list[int] | None = None,
     ) -> torch.Tensor:
-        """Atomic numbers (sorted within each crystal, crystals in order) of compositions with these atom counts."""
+        """Token sequences (B, length) of compositions with these atom counts."""
         num_atoms = num_atoms.long().cpu()
         if len(num_atoms) and (int(num_atoms.min()) < 1 or int(num_atoms.max()) > self.config.max_atoms):
             raise AutoPeriError(f"this composition model places 1 to {self.config.max_atoms} atoms per cell")
@@ -225,6 +293,21 @@ class CompositionModel(nn.Module):
             probabilities = (self.logits(tokens, allowed_elements)[:, -1] / self.config.temperature).softmax(-1)
             probabilities = nucleus(probabilities, self.config.top_p)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
+        return tokens
+
+    def sample(
+        self,
+        num_atoms: torch.Tensor,
+        generator: torch.Generator | None = None,
+        allowed_elements: list[int] | None = None,
+    ) -> torch.Tensor:
+        """Atomic numbers (sorted within each crystal, crystals in order) of compositions with these atom counts."""
+        return self.atomic_numbers(self.sample_tokens(num_atoms, generator, allowed_elements))
+
+    def atomic_numbers(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers (sorted within each crystal, crystals in order) of complete token sequences."""
+        tokens = self.vocabulary.body(tokens)
+        num_atoms = tokens[:, 0] - self.vocabulary.size_offset
         ranks, counts = self.vocabulary.split(tokens[:, 1:])
         ranks, counts = ranks[:, 0:-1:2], counts[:, 1::2]  # the last element slot is always [end]
         numbers = torch.repeat_interleave(self.vocabulary.element_of_rank[ranks[ranks > 0]], counts[ranks > 0])
