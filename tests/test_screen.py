@@ -50,7 +50,7 @@ def test_table_has_one_row_per_kept_candidate_and_names_what_was_dropped(screene
     assert dropped["Si-b"] == "duplicate of an earlier candidate"
     assert dropped["Si-squashed"] == "structurally invalid"
     assert any("broken.cif" in name for name in dropped.index)
-    for name in ("report.md", "e_hull.png", "relaxed.extxyz", "relaxed/NaCl.cif"):
+    for name in ("report.md", "report.html", "e_hull.png", "composition.png", "relaxed.extxyz", "relaxed/NaCl.cif"):
         assert (out / name).exists(), name
 
 

@@ -4,13 +4,20 @@ mark the stable, unique and novel ones; resumable (see docs/screening.md)."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from autoperi.cli.relax import add_relax_options
 from autoperi.cli.sample import add_sampling_options
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from autoperi.crystal import Crystal
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from autoperi.choices import METASTABLE_THRESHOLD, STABLE_THRESHOLD
+    from autoperi.screening.html_report import DEFAULT_NUM_STRUCTURES
 
     parser = subparsers.add_parser(
         "screen",
@@ -18,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Candidates (sampled with --model, or --input) lose invalid and duplicate structures, are "
         "relaxed with CHGNet as Dask tasks (a local cluster, or --scheduler), placed on a hull of CHGNet "
         "reference energies and marked stable, metastable, unique and novel. Writes OUT/screen.csv, "
-        "OUT/relaxed/*.cif, OUT/relaxed.extxyz, OUT/report.md and OUT/e_hull.png. Killed and rerun with the "
+        "OUT/relaxed/*.cif, OUT/relaxed.extxyz, OUT/report.md with its plots and OUT/report.html (one file that "
+        "opens offline: the plots, a sortable table, 3D views). Killed and rerun with the "
         "same command, it resumes from OUT/relaxations.jsonl.",
     )
     parser.add_argument("--input", help="candidates instead of sampling: a .cif, a folder, .extxyz or a CSV")
@@ -43,6 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
     parser.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: cores)")
     parser.add_argument("--max-atoms", type=int, default=None, help="drop candidates with more atoms than this")
+    parser.add_argument(
+        "--report-structures",
+        type=int,
+        default=DEFAULT_NUM_STRUCTURES,
+        help=f"report.html: 3D views of this many lowest-E_hull candidates (default: {DEFAULT_NUM_STRUCTURES}; "
+        "0: none, and a file ~540 KB smaller)",
+    )
     parser.set_defaults(func=run_screen)
 
 
@@ -89,8 +104,34 @@ def _check(args: argparse.Namespace) -> None:
         raise AutoPeriError(f"--input {args.input}: no such file or folder")
     if args.num < 1 or args.fmax <= 0 or args.relax_steps < 0 or (args.workers is not None and args.workers < 1):
         raise AutoPeriError("-n and --workers must be positive, --fmax positive and --relax-steps non-negative")
+    if args.report_structures < 0:
+        raise AutoPeriError("--report-structures must be non-negative")
     if args.metastable_threshold < args.stable_threshold:
         raise AutoPeriError("--metastable-threshold must not be below --stable-threshold")
+
+
+def _write_reports(
+    args: argparse.Namespace,
+    out: Path,
+    rows: list[dict[str, object]],
+    candidates: list[Crystal],
+    relaxed: list[Crystal],
+    header: dict[str, str],
+) -> None:
+    """report.md and report.html with their plots (E_hull, composition)."""
+    from autoperi.screening.html_report import write_html_report
+    from autoperi.screening.report import composition_plot, e_hull_plot, write_report
+
+    plots = [
+        e_hull_plot(rows, args.stable_threshold, args.metastable_threshold, out / "e_hull.png"),
+        composition_plot(candidates, out / "composition.png"),
+    ]
+    plots = [plot for plot in plots if plot is not None]
+    num_dropped = _count_rows(out / "dropped.csv")
+    write_report(rows, num_dropped, header, out, plots)
+    raw = {crystal.id: crystal for crystal in candidates}
+    relaxed_by_id = {crystal.id: crystal for crystal in relaxed}
+    write_html_report(rows, raw, relaxed_by_id, num_dropped, header, plots, out, args.report_structures)
 
 
 def run_screen(args: argparse.Namespace) -> int:
@@ -102,7 +143,6 @@ def run_screen(args: argparse.Namespace) -> int:
     from autoperi.physics.relax import RelaxSettings
     from autoperi.screening import pipeline
     from autoperi.screening.candidates import CANDIDATES_FILE, freeze_candidates
-    from autoperi.screening.report import e_hull_plot, write_report
     from autoperi.screening.store import read_records
 
     _check(args)
@@ -124,10 +164,8 @@ def run_screen(args: argparse.Namespace) -> int:
     records = read_records(out / pipeline.RECORDS_FILE)
     rows, relaxed = pipeline.screen_rows(candidates.crystals, records, reference, known, settings)
     pipeline.write_table(rows, relaxed, out)
-    plot = e_hull_plot(rows, args.stable_threshold, args.metastable_threshold, out / "e_hull.png")
-    num_dropped = _count_rows(out / "dropped.csv")
     header = {"candidates from": settings.source, "hull reference": hull_spec, "novelty": args.novelty_reference}
-    write_report(rows, num_dropped, header, out, plot)
+    _write_reports(args, out, rows, candidates.crystals, relaxed, header)
     sun = sum(bool(row["sun"]) for row in rows)
     print(f"screened {len(rows)} candidates ({relaxed_now} relaxed in this run), {sun} S.U.N. -> {out}/screen.csv")
     return 0
