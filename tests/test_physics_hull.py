@@ -60,6 +60,8 @@ def test_elemental_hull_by_hand():
     assert results[0].e_above_hull == pytest.approx(chgnet_energy(l10_cuau()) - (e_cu + e_au) / 2, abs=1e-5)
     assert results[1].e_above_hull == pytest.approx(chgnet_energy(strained_copper) - e_cu, abs=1e-5)
     assert results[1].e_above_hull > 0.01  # a 4% expansion costs energy
+    # Only the elements are on this hull: the compound's E_hull is finite but flagged; an element's is not.
+    assert "no compound in Au-Cu" in results[0].reason and results[1].reason is None
     for result in results:
         assert result.stable == (result.e_above_hull <= 1e-4)
         assert result.metastable == (result.e_above_hull <= 0.1 + 1e-4)
@@ -74,6 +76,7 @@ def test_matches_pymatgen_phase_diagram(binary_reference):
     np.testing.assert_allclose([r.e_above_hull for r in results], expected, atol=1e-5)
     assert [r.formula for r in results] == ["CuAu3", "Cu3Au"]
     assert [r.id for r in results] == ["CuAu3", "Cu3Au-big"]
+    assert all(r.reason is None for r in results)  # the reference has Cu-Au compounds
     # Given energies skip the CHGNet evaluation and give the same answer.
     energies = [r.energy_per_atom for r in results]
     given = energy_above_hull(queries, binary_reference, energies_per_atom=energies)

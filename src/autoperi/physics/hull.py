@@ -60,7 +60,7 @@ class HullResult:
     id: str | None
     formula: str
     energy_per_atom: float  # CHGNet, eV/atom
-    e_above_hull: float  # eV/atom; NaN when it cannot be computed (see ``reason``)
+    e_above_hull: float  # eV/atom; NaN when it cannot be computed (see ``reason``, also a caveat when finite)
     stable: bool
     metastable: bool
     reason: str | None = None
@@ -95,6 +95,19 @@ class HullReference:
             ]
             self._diagrams[system] = PhaseDiagram(entries)
         return self._diagrams[system]
+
+    def has_compound_within(self, elements: Iterable[str]) -> bool:
+        """Whether an entry of two or more elements lies in the chemical system ``elements``."""
+        system = frozenset(elements)
+        if system not in self._compound_systems:
+            self._compound_systems[system] = any(
+                len(e.composition) > 1 and set(e.composition) <= system for e in self.entries
+            )
+        return self._compound_systems[system]
+
+    @cached_property
+    def _compound_systems(self) -> dict:
+        return {}
 
     def save(self, path: Path) -> None:
         payload = {
@@ -311,6 +324,9 @@ def _hull_result(crystal: Crystal, energy: float | str, reference: HullReference
         return HullResult(crystal.id, formula, energy, math.nan, False, False, f"no phase diagram: {error}")
     _, e_hull = diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)
     e_hull = float(e_hull)
+    note = None
+    if len(composition) > 1 and not reference.has_compound_within(composition):
+        note = f"the reference has no compound in {'-'.join(sorted(composition))}: E_hull is against the elements"
     return HullResult(
         crystal.id,
         formula,
@@ -318,6 +334,7 @@ def _hull_result(crystal: Crystal, energy: float | str, reference: HullReference
         e_hull,
         e_hull <= STABLE_THRESHOLD + NUMERICAL_TOLERANCE,
         e_hull <= METASTABLE_THRESHOLD + NUMERICAL_TOLERANCE,
+        note,
     )
 
 
