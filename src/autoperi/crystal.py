@@ -25,6 +25,7 @@ BULK_PBC = (True, True, True)
 # A slab must leave at least this much empty space (Å) between its top and its image's bottom along the
 # vacuum axis; below it, atoms of one slab would interact with the next.
 MIN_VACUUM = 5.0
+LAYER_TOLERANCE = 0.5  # Å: atoms of a slab closer than this in height belong to one layer
 
 
 def lattice_to_parameters(lattice: np.ndarray) -> np.ndarray:
@@ -156,6 +157,25 @@ class Crystal:
         frac[:, axis] = (frac[:, axis] - start) % 1.0 + start
         frac[:, axis] -= np.floor(frac[:, axis].min())
         return self.copy(frac_coords=frac, pbc=tuple(k != axis for k in range(3)))
+
+    def surface_normal(self) -> np.ndarray:
+        """Unit vector normal to the slab's periodic plane, pointing along its vacuum axis."""
+        if self.vacuum_axis is None:
+            raise CrystalError("not_a_slab", f"pbc {self.pbc} has no single vacuum axis")
+        axis = self.vacuum_axis
+        normal = np.cross(self.lattice[(axis + 1) % 3], self.lattice[(axis + 2) % 3])
+        normal /= np.linalg.norm(normal)
+        return normal if normal @ self.lattice[axis] > 0 else -normal
+
+    def layers(self, tolerance: float = LAYER_TOLERANCE) -> np.ndarray:
+        """Layer index of each atom of a slab, 0 at the bottom: atoms sorted by height along the surface normal
+        start a new layer wherever the height rises by more than ``tolerance`` Å."""
+        heights = self.cart_coords @ self.surface_normal()
+        order = np.argsort(heights)
+        layer_of_sorted = np.concatenate([[0], np.cumsum(np.diff(heights[order]) > tolerance)])
+        layers = np.empty(self.num_atoms, dtype=np.int64)
+        layers[order] = layer_of_sorted
+        return layers
 
     @property
     def num_atoms(self) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from autoperi.caching import cache_dir, path_sha256
-from autoperi.crystal import Crystal
+from autoperi.crystal import BULK_PBC, Crystal
 from autoperi.io.readers import ReadReport
 
 CACHE_FORMAT_VERSION = 3  # 3: every skipped row named; CIF checks of issue 15
@@ -44,6 +44,7 @@ def report_to_payload(report: ReadReport) -> dict[str, Any]:
             np.concatenate([c.atomic_numbers for c in crystals]) if crystals else np.zeros(0, dtype=np.int64)
         ),
         "num_atoms": torch.tensor([c.num_atoms for c in crystals], dtype=torch.long),
+        "pbc": torch.tensor([c.pbc for c in crystals], dtype=torch.bool).reshape(-1, 3),
         "ids": [c.id for c in crystals],
         "properties": {col: [c.properties.get(col) for c in crystals] for col in columns},
         "errors": [list(error) for error in report.errors],
@@ -56,6 +57,8 @@ def payload_to_report(payload: dict[str, Any]) -> ReadReport:
     numbers = payload["atomic_numbers"].numpy()
     bounds = np.concatenate([[0], np.cumsum(payload["num_atoms"].numpy())])
     columns = payload["properties"]
+    # Files written before pbc was stored hold bulk crystals only (CSV rows).
+    pbc = payload["pbc"].tolist() if "pbc" in payload else [BULK_PBC] * len(payload["ids"])
     crystals = [
         Crystal(
             lattices[index],
@@ -63,6 +66,7 @@ def payload_to_report(payload: dict[str, Any]) -> ReadReport:
             numbers[bounds[index] : bounds[index + 1]],
             id=crystal_id,
             properties={col: values[index] for col, values in columns.items() if values[index] is not None},
+            pbc=tuple(pbc[index]),
         )
         for index, crystal_id in enumerate(payload["ids"])
     ]

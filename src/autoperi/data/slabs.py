@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 SLAB_PBC = (True, True, False)
-SLAB_CACHE_VERSION = 2  # 2: miller_index as '(1,-1,0)', which extxyz keeps a string
+SLAB_CACHE_VERSION = 3  # 2: miller_index as '(1,-1,0)', which extxyz keeps a string; 3: pbc stored
 ADSORBATE_FOLDER = "fcc111_adsorbates"
 
 
@@ -167,9 +167,7 @@ def load_slabs(
         report = build_slabs(chosen, settings, workers, f"{name}/{split}")
         if use_cache:
             write_cache(cache_file, report)
-    # The parsed-tensor cache stores no pbc; every slab cut here is open along c.
-    slabs = [slab.copy(pbc=SLAB_PBC) for slab in report.crystals]
-    return CrystalDataset(f"{name}/{split} slabs", slabs, [str(cache_file)], [report], from_cache)
+    return CrystalDataset(f"{name}/{split} slabs", report.crystals, [str(cache_file)], [report], from_cache)
 
 
 def _entries(structures: dict) -> Iterator[tuple[str, str, str, str, object]]:

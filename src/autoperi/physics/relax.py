@@ -3,10 +3,12 @@
 Each crystal is relaxed with an ASE optimiser (FIRE or BFGS) on a ``FrechetCellFilter`` (positions and the
 cell, at zero external pressure) with CHGNet's ASE calculator, until the largest force (including the cell's
 virial term) is below ``fmax`` eV/Å or ``steps`` optimiser steps have been taken. Energies are per atom
-(eV/atom).
+(eV/atom). A slab (a crystal with a vacuum axis) keeps its cell, which is the substrate's and its vacuum:
+only positions relax, and the atoms of its ``fixed_layers`` lowest layers (:meth:`Crystal.layers`) stay put,
+as in a DFT slab whose bottom layers stand for the bulk.
 The RMSD between the input and the relaxed crystal is pymatgen ``StructureMatcher.get_rms_dist`` (default
 tolerances): the root-mean-square displacement after matching, normalised by (V/N)^(1/3) — dimensionless,
-the same normalisation as the CDVAE match-rate RMSE — or NaN when the matcher finds no match. Because a
+the same normalisation as the CDVAE match-rate RMSE — or NaN when the matcher finds no match (or for a slab). Because a
 relaxation keeps the atoms in order, the displacement RMS (Å) is defined for every relaxed crystal: the
 fractional displacement of each atom (minimum image, mean drift removed), expressed in the relaxed cell.
 """
@@ -76,6 +78,8 @@ def _calculator():
 
 
 def _rms_distance(initial: Crystal, relaxed: Crystal) -> float:
+    if not initial.is_bulk:  # StructureMatcher's Niggli reduction of a slab's cell can fail
+        return math.nan
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     from autoperi.io.pymatgen_adapter import structure_from_crystal
@@ -98,8 +102,19 @@ def _failed(crystal: Crystal, message: str) -> RelaxResult:
     return RelaxResult(crystal.id, crystal, None, math.nan, math.nan, math.nan, 0, False, message)
 
 
-def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | None) -> RelaxResult:
+def _degrees_of_freedom(atoms, crystal: Crystal, fixed_layers: int):
+    """What the optimiser moves: positions and cell of a bulk crystal, free positions of a slab."""
+    from ase.constraints import FixAtoms
     from ase.filters import FrechetCellFilter
+
+    if crystal.is_bulk:
+        return FrechetCellFilter(atoms)
+    if fixed_layers > 0:
+        atoms.set_constraint(FixAtoms(mask=crystal.layers() < fixed_layers))
+    return atoms
+
+
+def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | None, fixed_layers: int) -> RelaxResult:
     from ase.optimize import BFGS, FIRE
 
     from autoperi.io.ase_adapter import atoms_from_crystal, crystal_from_atoms
@@ -113,7 +128,8 @@ def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | Non
     if settings.trajectory_dir and trajectory_name:
         trajectory = str(Path(settings.trajectory_dir) / f"{trajectory_name}.traj")
     optimizer_class = {"FIRE": FIRE, "BFGS": BFGS}[settings.optimizer]
-    optimizer = optimizer_class(FrechetCellFilter(atoms), logfile=None, trajectory=trajectory)
+    moving = _degrees_of_freedom(atoms, crystal, fixed_layers)
+    optimizer = optimizer_class(moving, logfile=None, trajectory=trajectory)
     converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
     energy_final = atoms.get_potential_energy() / len(atoms)
     relaxed = crystal_from_atoms(atoms, crystal.id).copy(properties=dict(crystal.properties))
@@ -130,20 +146,23 @@ def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | Non
     )
 
 
-def relax_one(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | None = None) -> RelaxResult:
-    """Relax one crystal; a failure (unsupported element, isolated atom, ...) is reported, not raised."""
+def relax_one(
+    crystal: Crystal, settings: RelaxSettings, trajectory_name: str | None = None, fixed_layers: int = 0
+) -> RelaxResult:
+    """Relax one crystal (a slab: positions only, its ``fixed_layers`` lowest layers fixed); a failure
+    (unsupported element, isolated atom, ...) is reported, not raised."""
     try:
         with warnings.catch_warnings():
             # CHGNet turns cell volumes into a plain tensor while computing stress; harmless.
             warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
-            return _relax(crystal, settings, trajectory_name)
+            return _relax(crystal, settings, trajectory_name, fixed_layers)
     except CrystalError as error:
         return _failed(crystal, str(error))
     except (ValueError, RuntimeError) as error:  # CHGNet's isolated-atom check, singular cells
         return _failed(crystal, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
 
 
-def _relax_job(job: tuple[Crystal, RelaxSettings, str | None]) -> RelaxResult:
+def _relax_job(job: tuple[Crystal, RelaxSettings, str | None, int]) -> RelaxResult:
     return relax_one(*job)
 
 
@@ -156,8 +175,10 @@ def relax_crystals(
     trajectory_dir: str | Path | None = None,
     trajectory_names: Sequence[str] | None = None,
     progress: bool = True,
+    fixed_layers: int = 0,
 ) -> list[RelaxResult]:
-    """Relax every crystal with CHGNet (results in input order), ``workers`` processes in parallel.
+    """Relax every crystal with CHGNet (results in input order), ``workers`` processes in parallel; slabs
+    relax their positions only, with the atoms of their ``fixed_layers`` lowest layers fixed.
 
     Each worker process loads CHGNet once and runs on one thread. Trajectories, when ``trajectory_dir`` is
     given, are written as ASE ``.traj`` files named by ``trajectory_names`` (default: the crystal ids).
@@ -168,5 +189,5 @@ def relax_crystals(
         Path(trajectory_dir).mkdir(parents=True, exist_ok=True)
     settings = RelaxSettings(fmax, steps, optimizer, str(trajectory_dir) if trajectory_dir else None)
     names = list(trajectory_names) if trajectory_names else [c.id or f"structure-{i}" for i, c in enumerate(crystals)]
-    jobs = [(crystal, settings, name) for crystal, name in zip(crystals, names, strict=True)]
+    jobs = [(crystal, settings, name, fixed_layers) for crystal, name in zip(crystals, names, strict=True)]
     return parallel_map(_relax_job, jobs, workers, "relaxing", uses_torch=True, progress=progress)

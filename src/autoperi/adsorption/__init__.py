@@ -1,0 +1,1 @@
+"""Adsorbates on slabs: site finding, placement, CHGNet relaxation and ranking (``autoperi adsorb``)."""
