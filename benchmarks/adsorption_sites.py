@@ -137,6 +137,8 @@ def _calibration(train: list[dict]) -> dict[str, float]:
 
 
 def _errors(records: list[dict], reference: dict[str, float]) -> str:
+    if not records:
+        return "no groups"
     predicted = np.array([_top(r)["binding_energy"] - reference[r["adsorbate"]] for r in records])
     target = np.array([r["dft_energy"][r["dft_site"]] for r in records])
     correlation = np.corrcoef(predicted, target)[0, 1] if len(records) > 1 else float("nan")
@@ -187,10 +189,11 @@ def summary(records: list[dict], atom_reference: dict[str, float]) -> str:
         cells = [_accuracy(subset, predict) for subset in (test, train, records)]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     calibrated = _calibration(train)
+    held_out = [r for r in test if r["adsorbate"] in calibrated]
     lines += [
         "",
         f"Adsorption energy of the top-ranked placement, held-out metals, per-adsorbate reference fitted on the "
-        f"training metals: {_errors(test, calibrated)}; CHGNet isolated-atom reference, all metals: "
+        f"training metals: {_errors(held_out, calibrated)}; CHGNet isolated-atom reference, all metals: "
         f"{_errors(records, atom_reference)}.",
         f"CPU time of the groups: {sum(r['cpu_s'] for r in records):.0f} CPU-s for {len(records)} groups, "
         f"{sum(len(r['ranked']) for r in records)} relaxations.",
