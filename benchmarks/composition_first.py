@@ -9,8 +9,9 @@ compositional validity (the evaluation suite's rule), the fraction for which pym
 ``Composition.oxi_state_guesses()`` finds a charge-neutral assignment, the fraction whose element set admits
 some neutral cell of at most 20 atoms (pymatgen's oxidation states: ICSD ones, else common ones; a sample
 that has such elements but is not neutral fails for its counts alone), and the fraction of reduced
-compositions absent from the training pool (``lowdata_train``); a charge-grammar model's rows add the
-fraction of samples in its ionic class. The reference split itself is a row (the
+compositions absent from the training pool (``lowdata_train``); a charge-grammar model's rows (and the
+reference row, labelled by the model's vocabulary) add the share of its ionic class and the mean number of
+elements in each class. The reference split itself is a row (the
 reference values); a composition model's rows add its negative log-likelihood per token of the reference
 split's compositions. A sample folder's row adds structural validity, shortest distances under 0.5 Å,
 W(density) over at most 1,000 valid crystals (as the evaluation suite draws them) and, unless
@@ -95,6 +96,17 @@ def composition_row(compositions: list[np.ndarray], reference: list[np.ndarray],
     }
 
 
+def class_row(tokens: torch.Tensor, vocabulary) -> dict:
+    """A charge-grammar model's classes: the ionic share and the mean number of elements in each class."""
+    ionic = tokens[:, 1] == vocabulary.ionic
+    elements = (vocabulary.split(vocabulary.body(tokens)[:, 1:])[0] > 0).sum(1).float()
+    return {
+        "ionic_class": round(float(ionic.float().mean()), 4),
+        "mean_num_elements_ionic": round(float(elements[ionic].mean()), 3),
+        "mean_num_elements_other": round(float(elements[~ionic].mean()), 3),
+    }
+
+
 def structure_row(crystals: list, reference: list, pool: list, matching: bool) -> dict:
     from autoperi.metrics.distribution import property_table, sample_valid, wasserstein_distances
     from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid, min_interatomic_distance
@@ -162,11 +174,18 @@ def main() -> None:
     reference = [c.atomic_numbers for c in test]
     rows = {f"{args.reference_split}_split": _timed(composition_row, reference, reference, known)}
     if args.composition_model:
+        from autoperi.generative.composition import composition_tokens
         from autoperi.training.export import load_model
 
         model, _, _ = load_model(args.composition_model, "composition")
         with torch.no_grad():
             nll = round(float(model.eval().loss(CrystalBatch.from_crystals(test))["total"]), 4)
+        if model.config.charge_grammar:
+            batch = CrystalBatch.from_crystals(test)
+            tokens, fits = composition_tokens(
+                batch.atomic_numbers, batch.num_atoms, model.vocabulary, model.config.max_elements
+            )
+            rows[f"{args.reference_split}_split"] |= class_row(tokens[fits], model.vocabulary)
         for temperature, top_p in itertools.product(
             args.temperatures or [model.config.temperature], args.top_p or [model.config.top_p]
         ):
@@ -177,7 +196,7 @@ def main() -> None:
             compositions = [z.numpy() for z in torch.split(model.atomic_numbers(tokens), counts.tolist())]
             row = _timed(composition_row, compositions, reference, known) | {"reference_nll_per_token": nll}
             if model.config.charge_grammar:
-                row["ionic_class"] = round(float((tokens[:, 1] == model.vocabulary.ionic).float().mean()), 4)
+                row |= class_row(tokens, model.vocabulary)
             rows[f"{args.composition_model} compositions, temperature {temperature}, top-p {top_p}"] = row
     for folder in args.samples_dir:
         crystals = read_crystals(folder).crystals

@@ -13,6 +13,7 @@ from pymatgen.core import Composition, Element
 
 from autoperi.batch import CrystalBatch
 from autoperi.errors import AutoPeriError
+from autoperi.generative.charge_grammar import running_totals
 from autoperi.generative.composition import (
     END,
     PAD,
@@ -120,6 +121,18 @@ def test_ionic_masks_allow_exactly_the_tokens_of_some_neutral_completion():
     first = grammar_mask(cells, vocabulary, max_elements, elements)[:, 0]
     assert first[:, vocabulary.ionic].tolist() == [n in sizes for n in range(1, 7)]
     assert first[:, vocabulary.other].all() and first.sum(1).max() == 2
+
+
+def test_running_totals_of_a_hand_counted_cell():
+    """Na4Cl4, [N] Na+ 4 Cl- 4 [end]: after each token the charge placed is 0, 0, 4, 4, 0, 0 and the atoms
+    left 8, 8, 4, 4, 0, 0."""
+    vocabulary = Vocabulary(20, charge=True)
+    tokens = _tokens({11: 4, 17: 4}, vocabulary)[None, :7]
+    body = vocabulary.body(tokens)
+    state, charge, remaining = running_totals(body, vocabulary.split(body)[1], vocabulary.species, vocabulary)
+    assert state[0, :5].tolist() == [0, 1, 0, -1, 0]
+    assert charge[0].tolist() == [0, 0, 4, 4, 0, 0]
+    assert remaining[0].tolist() == [8, 8, 4, 4, 0, 0]
 
 
 def test_every_real_training_token_is_allowed(mp20_sample):

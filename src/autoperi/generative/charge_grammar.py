@@ -72,6 +72,7 @@ class SpeciesTable:
         self.rank = torch.tensor([rank for rank, _ in pairs])
         self.state = torch.tensor([q for _, q in pairs])
         self.index = {pair: i for i, pair in enumerate(pairs)}
+        self.max_atoms = max_atoms
         self.min_charge = min(0, int(self.state.min())) * max_atoms
         self.charges = (max(0, int(self.state.max())) * max_atoms) - self.min_charge + 1
 
@@ -141,6 +142,19 @@ def charge_grammar(
     return ChargeGrammar(species, allowed_rank, reach, _species_reach(species, reach))
 
 
+def running_totals(
+    body: torch.Tensor, counts: torch.Tensor, species: SpeciesTable, layout: TokenLayout
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per token of ``[N] S1 c1 ...``: its oxidation state (0 unless a species), the charge placed and the
+    atoms left to place (0 to N) after it."""
+    is_species = body >= layout.species_offset
+    state = torch.where(is_species, species.state[(body - layout.species_offset).clamp(0, len(species) - 1)], 0)
+    previous_state = torch.cat([torch.zeros_like(state[:, :1]), state[:, :-1]], 1)
+    charge = torch.cumsum(previous_state * counts, 1)
+    remaining = (body[:, :1] - layout.size_offset) - torch.cumsum(counts, 1)
+    return state, charge, remaining.clamp(0, species.max_atoms)
+
+
 def ionic_mask(
     body: torch.Tensor, ranks: torch.Tensor, counts: torch.Tensor, grammar: ChargeGrammar, layout: TokenLayout
 ) -> torch.Tensor:
@@ -148,10 +162,7 @@ def ionic_mask(
     ``ranks`` and ``counts`` each token's element rank and count, 0 where none)."""
     species, reach = grammar.species, grammar.reach
     is_species = body >= layout.species_offset
-    state = torch.where(is_species, species.state[(body - layout.species_offset).clamp(0, len(species) - 1)], 0)
-    previous_state = torch.cat([torch.zeros_like(state[:, :1]), state[:, :-1]], 1)
-    charge = torch.cumsum(previous_state * counts, 1)
-    remaining = ((body[:, :1] - layout.size_offset) - torch.cumsum(counts, 1)).clamp(0, reach.shape[2] - 1)
+    state, charge, remaining = running_totals(body, counts, species, layout)
     last_rank = torch.cummax(ranks, 1).values
     slots_left = (reach.shape[1] - 1 - torch.cumsum(ranks > 0, 1)).clamp(min=0)
     element_next = torch.arange(body.shape[1]) % 2 == 0

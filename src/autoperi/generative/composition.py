@@ -32,7 +32,13 @@ from torch import nn
 from autoperi.batch import CrystalBatch, batch_index
 from autoperi.choices import STRUCTURE_STRATEGIES
 from autoperi.errors import AutoPeriError
-from autoperi.generative.charge_grammar import SpeciesTable, charge_grammar, ionic_mask, ionic_states
+from autoperi.generative.charge_grammar import (
+    SpeciesTable,
+    charge_grammar,
+    ionic_mask,
+    ionic_states,
+    running_totals,
+)
 from autoperi.generative.crystal_flow import (
     NUM_ELEMENTS,
     CrystalFlow,
@@ -57,7 +63,8 @@ class CompositionConfig:
     max_elements: int = 8  # longer compositions are left out of training (and cannot be sampled)
     element_order: str = "atomic_number"  # or "mendeleev": the order of a composition's elements in its tokens
     # An [ionic]/[other] token after the cell size; ionic compositions are (element, oxidation state) tokens
-    # that end only at zero total charge (autoperi.generative.charge_grammar).
+    # that end only at zero total charge (autoperi.generative.charge_grammar). The model also sees the charge
+    # placed and the atoms left after every token.
     charge_grammar: bool = False
     # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path, and
     # how: "hybrid" (the nearest training template of the same anonymous formula, else the flow) or "flow".
@@ -247,6 +254,10 @@ class CompositionModel(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, self.vocabulary.size)
+        if config.charge_grammar:  # the running totals the grammar tracks, as inputs
+            assert self.vocabulary.species is not None
+            self.charge_embedding = nn.Embedding(self.vocabulary.species.charges, hidden)
+            self.remaining_embedding = nn.Embedding(config.max_atoms + 1, hidden)
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
 
     @torch.no_grad()
@@ -257,10 +268,26 @@ class CompositionModel(nn.Module):
         """Next-token logits after every prefix, -inf where the grammar forbids the token."""
         positions = torch.arange(prefix.shape[1], device=prefix.device)
         causal = nn.Transformer.generate_square_subsequent_mask(prefix.shape[1], device=prefix.device)
-        hidden = self.transformer(self.embedding(prefix) + self.position(positions), mask=causal, is_causal=True)
+        inputs = self.embedding(prefix) + self.position(positions)
+        if self.config.charge_grammar:
+            inputs = inputs + self._totals(prefix)
+        hidden = self.transformer(inputs, mask=causal, is_causal=True)
         logits = self.head(self.norm(hidden))
         mask = grammar_mask(prefix.cpu(), self.vocabulary, self.config.max_elements, allowed_elements)
         return logits.masked_fill(~mask.to(logits.device), float("-inf"))
+
+    def _totals(self, prefix: torch.Tensor) -> torch.Tensor:
+        """Embeddings of the charge placed and the atoms left after every token (the class token: as [N])."""
+        vocabulary, species = self.vocabulary, self.vocabulary.species
+        assert species is not None
+        body = vocabulary.body(prefix.cpu())
+        _, charge, remaining = running_totals(body, vocabulary.split(body)[1], species, vocabulary)
+        charge = torch.cat([charge[:, :1], charge], 1)[:, : prefix.shape[1]]
+        remaining = torch.cat([remaining[:, :1], remaining], 1)[:, : prefix.shape[1]]
+        charge_index, _ = species.charge_index(charge)
+        return self.charge_embedding(charge_index.to(prefix.device)) + self.remaining_embedding(
+            remaining.to(prefix.device)
+        )
 
     def loss(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Mean negative log-likelihood per token of the compositions (``generator`` is unused: no noise)."""
