@@ -4,6 +4,8 @@ python benchmarks/csp_benchmark.py --strategy template --dataset mp_20 --count 0
 python benchmarks/csp_benchmark.py --strategy flow --model runs/perov_5-crystal_flow_csp --dataset perov_5 --k 1
 python benchmarks/csp_benchmark.py --strategy hybrid --model MODEL --split lowdata_val --count 200 --refine-t0 0.95
 python benchmarks/csp_benchmark.py --strategy template --dataset mp_20 --count 0 --k 1 --rank-pool 5
+python benchmarks/csp_benchmark.py --strategy hybrid --model MODEL --dataset mp_20 --count 0 --rank-pool 10 \
+    --rank-by learned
 
 Targets are the first ``--count`` crystals of the split (or all with ``--count 0``). Strategies are those of
 :mod:`autoperi.generative.csp`; templates come from ``--template-split`` of the same dataset (the low-data
@@ -30,6 +32,8 @@ import torch
 
 
 def parse_args() -> argparse.Namespace:
+    from autoperi.choices import CSP_RANKINGS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strategy", default="flow", choices=("template", "flow", "hybrid"))
     parser.add_argument("--model", help="a CSP model: model.pt or its run folder (flow and hybrid)")
@@ -45,7 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--method", default="euler")
     parser.add_argument("--refine-t0", type=float, help="hybrid: refine templates with the flow from this time")
     parser.add_argument("--refine-noise", action="store_true", help="mix base noise into the refinement's start")
-    parser.add_argument("--rank-pool", type=int, help="order the N nearest templates by CHGNet energy per atom")
+    parser.add_argument("--rank-pool", type=int, help="order the N nearest templates (as --rank-by says)")
+    parser.add_argument("--rank-by", default="energy", choices=CSP_RANKINGS, help="CHGNet energy or the scorer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, help="matching processes (default: all cores)")
@@ -74,7 +79,7 @@ def main() -> None:
 
     settings = CSPSettings(
         args.strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0,
-        args.refine_noise, args.rank_pool,
+        args.refine_noise, args.rank_pool, args.rank_by,
     )  # fmt: skip
     model, config, metadata = load_model(args.model) if args.strategy != "template" else (None, None, {})
     library = None
@@ -113,6 +118,7 @@ def main() -> None:
         refine_t0=args.refine_t0,
         refine_noise=args.refine_noise if args.refine_t0 is not None else None,
         rank_pool=args.rank_pool,
+        rank_by=args.rank_by if args.rank_pool else None,
         steps=args.steps,
         method=args.method,
         seed=args.seed,

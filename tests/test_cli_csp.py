@@ -100,6 +100,13 @@ def test_rank_pool_orders_templates_by_static_energy_for_every_formula(tmp_path,
     for _, group in table.groupby("id"):
         assert group["static_energy_per_atom"].notna().all()
         assert list(group["static_energy_per_atom"]) == sorted(group["static_energy_per_atom"])
+    code, _, err = run([*argv, "--rank-pool", "4", "--rank-by", "learned", "--out", str(out)], capsys)
+    assert code == 0, err
+    for _, group in pd.read_csv(out / "candidates.csv").groupby("id"):
+        assert list(group["template_score"]) == sorted(group["template_score"], reverse=True)
+    with pytest.raises(SystemExit):
+        run([*argv, "--rank-pool", "4", "--rank-by", "lowest", "--out", str(out)], capsys)
+    assert "argument --rank-by: invalid choice" in capsys.readouterr().err
     code, _, err = run([*argv, "--strategy", "flow", "--rank-pool", "4", "--out", str(out)], capsys)
     assert code == 2 and "--rank-pool ranks templates" in err
 

@@ -69,6 +69,20 @@ def test_templates_are_ranked_by_mendeleev_distance_ties_in_pool_order():
     assert [c.id for c in library.candidates([z("K"), z("Br")], k=2)] == expected[:2]
 
 
+def test_leave_one_out_drops_only_that_pool_crystal_and_records_its_index():
+    pool = [binary(FCC_ROCKSALT, a, b, f"{a}{b}") for a, b in (("Na", "Cl"), ("K", "Cl"), ("Cs", "I"))]
+    library = TemplateLibrary(pool)
+    everything = library.candidates([z("K"), z("Cl")], k=3)
+    assert everything[0].id == "KCl" and everything[0].properties["template_distance"] == 0
+    left_out = library.candidates([z("K"), z("Cl")], k=3, exclude=1)
+    assert [c.id for c in left_out] == [c.id for c in everything if c.id != "KCl"]
+    assert [c.properties["template_index"] for c in left_out] == [[c.id for c in pool].index(c.id) for c in left_out]
+    volumes = library.element_volumes
+    expected_ratio = (volumes[z("K")] + volumes[z("Cl")]) / (volumes[z("Na")] + volumes[z("Cl")])
+    assert left_out[0].properties["volume_ratio"] == pytest.approx(expected_ratio)
+    assert left_out[0].volume == pytest.approx(pool[0].volume * expected_ratio)
+
+
 def test_distance_ties_go_to_the_more_stable_template():
     pool = [binary(FCC_ROCKSALT, "Na", "Cl", "NaCl-a"), binary(3.4 * np.eye(3), "Na", "Cl", "NaCl-b")]
     pool[0].properties["e_above_hull"], pool[1].properties["e_above_hull"] = 0.2, 0.0

@@ -20,7 +20,7 @@ DEFAULT_TEMPLATES = "mp_20"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from autoperi.choices import CSP_STRATEGIES
+    from autoperi.choices import CSP_RANKINGS, CSP_STRATEGIES
 
     csp = subparsers.add_parser(
         "csp",
@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="hybrid",
         choices=CSP_STRATEGIES,
         help="template: relabelled training crystals; flow: the CSP model from noise; hybrid (default): templates "
-        "first (the 5 nearest ordered by CHGNet energy, see --rank-pool), then the flow up to k (and for "
+        "first (the nearest few ordered as --rank-by says, see --rank-pool), then the flow up to k (and for "
         "compositions without a template)",
     )
     csp.add_argument("--templates", help="dataset whose training pool gives templates (default: the model's)")
@@ -51,9 +51,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     csp.add_argument(
         "--rank-pool",
         type=int,
-        help="template and hybrid: score the N nearest templates by CHGNet energy per atom (one single point "
-        "each, unrelaxed) and put them first, lowest energy first (column static_energy_per_atom); default: 5 "
-        "for hybrid, off for template; 0 turns it off",
+        help="template and hybrid: score the N nearest templates (CHGNet energy per atom, one single point each, "
+        "unrelaxed; column static_energy_per_atom) and put them first, ordered as --rank-by says; default for "
+        "hybrid: that ranking's measured best pool, off for template; 0 turns it off",
+    )
+    csp.add_argument(
+        "--rank-by",
+        choices=CSP_RANKINGS,
+        help="how --rank-pool orders templates: energy (lowest CHGNet energy first) or learned (the shipped "
+        "template scorer, highest score first; column template_score); default: energy",
     )
     csp.add_argument(
         "--rank",
@@ -169,7 +175,7 @@ def run_csp(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from autoperi.errors import AutoPeriError
-    from autoperi.generative.csp import HYBRID_RANK_POOL, CSPSettings, predict_structures
+    from autoperi.generative.csp import HYBRID_RANK_BY, HYBRID_RANK_POOLS, CSPSettings, predict_structures
 
     if args.k < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
         raise AutoPeriError("-k, --steps, --batch-size and --workers must be positive")
@@ -181,10 +187,11 @@ def run_csp(args: argparse.Namespace) -> int:
     model, name, library, dataset = resolve_parts(args)
     check_domain(targets, model if args.strategy != "template" else None, name, library, dataset)
     strategy = "flow" if args.strategy == "hybrid" and library is None else args.strategy
-    rank_pool = HYBRID_RANK_POOL if args.rank_pool is None and strategy == "hybrid" else args.rank_pool
+    rank_by = args.rank_by or HYBRID_RANK_BY
+    rank_pool = HYBRID_RANK_POOLS[rank_by] if args.rank_pool is None and strategy == "hybrid" else args.rank_pool
     settings = CSPSettings(
         strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise,
-        rank_pool or None,
+        rank_pool or None, rank_by,
     )  # fmt: skip
     groups = predict_structures([c for _, c in targets], settings, model, library)
     for (target_id, _), group in zip(targets, groups, strict=True):
@@ -258,6 +265,7 @@ def relaxed_columns(result, out) -> dict[str, object]:
 def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
     distance = crystal.properties.get("template_distance")
     energy = crystal.properties.get("static_energy_per_atom")
+    score = crystal.properties.get("template_score")
     return {
         "id": crystal.properties["target_id"],
         "rank": rank,
@@ -268,4 +276,5 @@ def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
         "template_id": crystal.properties.get("template_id", ""),
         "template_distance": "" if distance is None else distance,
         "static_energy_per_atom": "" if energy is None else energy,
+        "template_score": "" if score is None else score,
     }

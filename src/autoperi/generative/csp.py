@@ -7,10 +7,12 @@
   time ``refine_t0`` (:meth:`CrystalFlow.refine`), then flow draws from noise up to k candidates, so a
   composition without templates is covered by the flow alone.
 
-With ``rank_pool`` (template and hybrid), the ``rank_pool`` nearest templates are scored by CHGNet's energy
-per atom of the unrelaxed, volume-scaled template (one batched single point each) and put first, lowest
-energy first; templates beyond the pool follow in distance order. A template CHGNet cannot evaluate (an
-element it has no parameters for) goes after the scored ones.
+With ``rank_pool`` (template and hybrid), the ``rank_pool`` nearest templates get CHGNet's energy per atom
+of the unrelaxed, volume-scaled template (one batched single point each) and are put first, ordered by
+``rank_by``: ``energy``, lowest first (a template CHGNet cannot evaluate, an element it has no parameters
+for, after the scored ones), or ``learned``, highest score of the shipped template scorer first
+(:mod:`autoperi.generative.template_scorer`, recorded as ``template_score``); templates beyond the pool
+follow in distance order.
 
 Every candidate records where it came from in ``properties["source"]`` (``template``, ``refined`` or
 ``flow``) and, for templates, ``template_id``, ``template_distance`` and, when scored,
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 
 from autoperi.batch import CrystalBatch
-from autoperi.choices import CSP_STRATEGIES
+from autoperi.choices import CSP_RANKINGS, CSP_STRATEGIES
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
 from autoperi.generative.crystal_flow import CrystalFlow
@@ -35,10 +37,13 @@ from autoperi.generative.sampling import generate
 from autoperi.generative.templates import TemplateLibrary
 
 STRATEGIES = CSP_STRATEGIES
-# The energy-ranking pool of `autoperi csp --strategy hybrid`: on MP-20 lowdata_val (600 targets, k = 1) the
-# lowest-energy of the 5 nearest templates matched 62.8 % against 61.3 % for the nearest (pools 3, 10, 20:
-# 61.8-61.5 %); on the whole test split 63.07 % against 61.32 % (benchmarks/results/issue13/energy_ranking.md).
-HYBRID_RANK_POOL = 5
+# The ranking pool of `autoperi csp --strategy hybrid` per ranking, and its default ranking. On MP-20 lowdata_val
+# (600 targets, k = 1) the lowest-energy of the 5 nearest templates matched 62.8 % against 61.3 % for the nearest
+# (pools 3, 10, 20: 61.8-61.5 %); on the whole test split 63.07 % against 61.32 %
+# (benchmarks/results/issue13/energy_ranking.md). The learned scorer (fitted for pool 5) matched 62.2 % of the
+# same val targets, so energy stays the default (benchmarks/results/issue13/learned_ranking.md).
+HYBRID_RANK_POOLS = {"energy": 5, "learned": 5}
+HYBRID_RANK_BY = "energy"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ class CSPSettings:
     # Start refinement on the training path (base noise mixed in) instead of at the template itself; on MP-20
     # lowdata_val the noise raised the RMSE of refined templates 2.4-10x (docs/BENCHMARKS.md), so it is off.
     refine_noise: bool = False
-    rank_pool: int | None = None  # order the nearest rank_pool templates by CHGNet energy per atom; None: off
+    rank_pool: int | None = None  # order the nearest rank_pool templates (by rank_by); None: off
+    rank_by: str = "energy"  # CSP_RANKINGS: CHGNet energy per atom or the learned template scorer
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -63,7 +69,9 @@ class CSPSettings:
         if self.refine_t0 is not None and not 0.0 <= self.refine_t0 < 1.0:
             raise AutoPeriError(f"the refinement start time must be in [0, 1), got {self.refine_t0}")
         if self.rank_pool is not None and self.rank_pool < 1:
-            raise AutoPeriError(f"the energy-ranking pool must be positive, got {self.rank_pool}")
+            raise AutoPeriError(f"the template-ranking pool must be positive, got {self.rank_pool}")
+        if self.rank_by not in CSP_RANKINGS:
+            raise AutoPeriError(f"unknown template ranking {self.rank_by!r} (choose from {', '.join(CSP_RANKINGS)})")
 
     @property
     def refine_steps(self) -> int:
@@ -86,7 +94,7 @@ def predict_structures(
         retrieved = max(settings.k, settings.rank_pool or 0)
         groups = [_tagged(library.candidates(c, retrieved), "template") for c in compositions]
         if settings.rank_pool:
-            groups = energy_ranked(groups, settings.rank_pool, settings.k, settings.batch_size)
+            groups = ranked_templates(groups, settings, library)
     if settings.strategy == "hybrid" and settings.refine_t0 is not None:
         groups = _refine_groups(model, groups, settings)
     if settings.strategy != "template":
@@ -100,20 +108,42 @@ def _tagged(crystals: list[Crystal], source: str) -> list[Crystal]:
     return crystals
 
 
-def energy_ranked(groups: list[list[Crystal]], pool: int, k: int, batch_size: int = 64) -> list[list[Crystal]]:
-    """Each group's first ``pool`` crystals ordered by CHGNet static energy per atom (recorded as the property
-    ``static_energy_per_atom``; unusable ones after them), then the rest in their order, cut to ``k``."""
+def record_static_energies(crystals: Sequence[Crystal], batch_size: int = 64) -> None:
+    """Set each crystal's property ``static_energy_per_atom`` (CHGNet, eV/atom; NaN where unusable)."""
     from autoperi.physics.hull import static_energies
 
-    scored = [crystal for group in groups for crystal in group[:pool]]
-    for crystal, value in static_energies(scored, batch_size, description="CHGNet template energies"):
+    for crystal, value in static_energies(crystals, batch_size, description="CHGNet template energies"):
         crystal.properties["static_energy_per_atom"] = value if isinstance(value, float) else math.nan
-    return [(sorted(group[:pool], key=_energy_key) + group[pool:])[:k] for group in groups]
 
 
-def _energy_key(crystal: Crystal) -> float:
-    value = crystal.properties["static_energy_per_atom"]
-    return math.inf if math.isnan(value) else value
+def ranked_templates(
+    groups: list[list[Crystal]], settings: CSPSettings, library: TemplateLibrary
+) -> list[list[Crystal]]:
+    """Each group's first ``settings.rank_pool`` templates ordered by ``settings.rank_by``, then the rest in
+    their order, cut to ``settings.k``."""
+    pool = settings.rank_pool or 0
+    record_static_energies([crystal for group in groups for crystal in group[:pool]], settings.batch_size)
+    order = _learned_order if settings.rank_by == "learned" else _energy_order
+    return [(order(group[:pool], library) + group[pool:])[: settings.k] for group in groups]
+
+
+def _energy_order(pool: list[Crystal], library: TemplateLibrary) -> list[Crystal]:
+    def energy(crystal: Crystal) -> float:
+        value = crystal.properties["static_energy_per_atom"]
+        return math.inf if math.isnan(value) else value
+
+    return sorted(pool, key=energy)
+
+
+def _learned_order(pool: list[Crystal], library: TemplateLibrary) -> list[Crystal]:
+    from autoperi.generative.template_scorer import pool_features, raw_values, shipped_scorer
+
+    if not pool:
+        return pool
+    scores = shipped_scorer().score(pool_features(raw_values(pool, library)))
+    for crystal, score in zip(pool, scores, strict=True):
+        crystal.properties["template_score"] = float(score)
+    return [pool[i] for i in np.argsort(-scores, kind="stable")]
 
 
 def refine_crystals(model: CrystalFlow, crystals: Sequence[Crystal], settings: CSPSettings) -> list[Crystal]:

@@ -125,30 +125,43 @@ class TemplateLibrary:
     def num_templates(self, composition: Sequence[int] | np.ndarray) -> int:
         return len(self._by_formula.get(species_order(composition)[1], []))
 
-    def ranked(self, composition: Sequence[int] | np.ndarray) -> list[tuple[float, _Template]]:
-        """(element distance, template) of every template for ``composition``, nearest first."""
+    def ranked(
+        self, composition: Sequence[int] | np.ndarray, exclude: int | None = None
+    ) -> list[tuple[float, _Template]]:
+        """(element distance, template) of every template for ``composition``, nearest first, leaving out the
+        pool's crystal number ``exclude`` (leave-one-out retrieval for a target taken from the pool)."""
         species, formula = species_order(composition)
         weights = formula if self.count_weighted else None
-        scored = [(element_distance(t.species, species, weights), t) for t in self._by_formula.get(formula, [])]
+        templates = [t for t in self._by_formula.get(formula, []) if t.index != exclude]
+        scored = [(element_distance(t.species, species, weights), t) for t in templates]
         return sorted(scored, key=lambda item: (item[0], item[1].stability, item[1].index))
 
-    def candidates(self, composition: Sequence[int] | np.ndarray, k: int = 1) -> list[Crystal]:
+    def candidates(
+        self, composition: Sequence[int] | np.ndarray, k: int = 1, exclude: int | None = None
+    ) -> list[Crystal]:
         """Up to ``k`` relabelled templates for ``composition`` (atomic numbers of the cell), nearest first.
 
-        Each candidate carries ``template_id`` and ``template_distance`` in its properties; an empty list
-        means no training crystal has this anonymous formula."""
+        Each candidate carries ``template_id``, ``template_index`` (position in the pool),
+        ``template_distance`` and ``volume_ratio`` (target over template volume estimate) in its properties;
+        an empty list means no training crystal has this anonymous formula. ``exclude``: see :meth:`ranked`."""
         if k < 1:
             raise AutoPeriError("the number of candidates must be positive")
         target_species, _ = species_order(composition)
-        nearest = self.ranked(composition)[:k]
+        nearest = self.ranked(composition, exclude)[:k]
         return [self._relabel(template, target_species, distance) for distance, template in nearest]
 
     def _relabel(self, template: _Template, target_species: tuple[int, ...], distance: float) -> Crystal:
         source = self.crystals[template.index]
         mapping = dict(zip(template.species, target_species, strict=True))
         numbers = np.array([mapping[int(z)] for z in source.atomic_numbers], dtype=np.int64)
-        lattice = source.lattice * self._volume_ratio(source.atomic_numbers, numbers) ** (1.0 / 3.0)
-        properties = {"template_id": source.id, "template_distance": distance}
+        ratio = self._volume_ratio(source.atomic_numbers, numbers)
+        lattice = source.lattice * ratio ** (1.0 / 3.0)
+        properties = {
+            "template_id": source.id,
+            "template_index": template.index,
+            "template_distance": distance,
+            "volume_ratio": ratio,
+        }
         return Crystal(lattice, source.frac_coords.copy(), numbers, id=source.id, properties=properties)
 
     def _volume_ratio(self, template_numbers: np.ndarray, target_numbers: np.ndarray) -> float:
