@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from autoperi.errors import CrystalError
+from autoperi.limits import DEFAULT_MAX_ATOMS as DEFAULT_MAX_ATOMS  # re-exported for older imports
+from autoperi.limits import atom_limit
 
 MAX_ATOMIC_NUMBER = 118
-DEFAULT_MAX_ATOMS = 512
 MIN_VOLUME = 1e-6
 BULK_PBC = (True, True, True)
 # A slab must leave at least this much empty space (Å) between its top and its image's bottom along the
@@ -264,12 +265,12 @@ class Crystal:
         transform = np.round(reduced @ np.linalg.inv(self.lattice))
         return self.change_basis(transform)
 
-    def validate(self, max_atoms: int = DEFAULT_MAX_ATOMS) -> Crystal:
-        """Raise :class:`CrystalError` if the crystal cannot be used; return it unchanged otherwise."""
+    def validate(self, max_atoms: int | None = None) -> Crystal:
+        """Raise :class:`CrystalError` if the crystal cannot be used; return it unchanged otherwise.
+        ``max_atoms``: the atom limit (default: the setting of :mod:`autoperi.limits`)."""
         if self.num_atoms == 0:
             raise CrystalError("zero_atoms", "the structure has no atoms")
-        if self.num_atoms > max_atoms:
-            raise CrystalError("too_many_atoms", f"{self.num_atoms} atoms exceeds the limit of {max_atoms}")
+        atom_limit(max_atoms).check(self.num_atoms)
         if not np.all(np.isfinite(self.lattice)):
             raise CrystalError("non_finite", "the lattice contains NaN or infinite values")
         if not np.all(np.isfinite(self.frac_coords)):

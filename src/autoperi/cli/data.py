@@ -14,11 +14,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     info = commands.add_parser(
         "info", help="counts, elements, atoms per cell and lattice statistics (table; PNG histograms with --out)"
     )
-    info.add_argument("target", help=f"a dataset name (mp_20, perov_5, carbon_24, {EXAMPLE_NAME}) or a path")
+    info.add_argument(
+        "target",
+        help=f"a dataset name (mp_20, perov_5, carbon_24, zeolites_iza, core_cof, {EXAMPLE_NAME}) or a path",
+    )
     info.add_argument("--split", action="append", help="only these splits of a named dataset (repeatable)")
     info.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
     info.add_argument("--out", help="folder to write the PNG histograms to (default: none are written)")
-    info.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")
+    info.add_argument(
+        "--max-atoms", type=int, default=None, help="skip crystals with more atoms than this (default: the atom limit)"
+    )
     info.set_defaults(func=run_info)
 
     download = commands.add_parser("download", help="fetch a benchmark dataset and verify its checksums")
@@ -63,16 +68,21 @@ def _example_path():
 def run_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from autoperi.crystal import DEFAULT_MAX_ATOMS
     from autoperi.data import DATASETS, available_splits, dataset_spec, load_file, load_split
     from autoperi.data.datasets import LOWDATA_SPLITS
     from autoperi.data.info import SplitStats, format_stats, plot_stats
+    from autoperi.data.porous import POROUS_SETS
     from autoperi.errors import CrystalError
 
-    max_atoms = args.max_atoms or DEFAULT_MAX_ATOMS
+    max_atoms = args.max_atoms
     root = Path(args.root) if args.root else None
     stats = []
-    if args.target in DATASETS:
+    if args.target in POROUS_SETS:
+        for split in args.split or POROUS_SETS[args.target].split_names():
+            dataset = load_split(args.target, split, root, max_atoms=max_atoms)
+            stats.append(SplitStats.from_dataset(split, dataset, _porous_note(args.target, split)))
+        label = args.target
+    elif args.target in DATASETS:
         spec = dataset_spec(args.target)
         splits = args.split or [*available_splits(args.target, root), *LOWDATA_SPLITS]
         for split in splits:
@@ -100,6 +110,14 @@ def _split_note(split: str, dataset, published_rows: dict[str, int]) -> str:
     if split in LOWDATA_SPLITS:
         return "low-data protocol: " + " + ".join(LOWDATA_POOL)
     return split_status(dataset, published_rows[split.removesuffix("_partial")])
+
+
+def _porous_note(name: str, split: str) -> str:
+    from autoperi.data.porous import POROUS_SETS, TEST_FRACTION, VAL_FRACTION
+
+    geometry, part = POROUS_SETS[name].parse_split(split)
+    share = {"test": TEST_FRACTION, "val": VAL_FRACTION}.get(part, 1 - TEST_FRACTION - VAL_FRACTION)
+    return f"{geometry}, {share:.0%} of ids by hash"
 
 
 def run_download(args: argparse.Namespace) -> int:

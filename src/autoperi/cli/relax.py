@@ -51,7 +51,6 @@ def run_relax(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from autoperi.cli.skipped import warn_skipped
-    from autoperi.crystal import DEFAULT_MAX_ATOMS
     from autoperi.errors import AutoPeriError
     from autoperi.io import read_crystals
     from autoperi.io.names import unique_stems
@@ -60,7 +59,7 @@ def run_relax(args: argparse.Namespace) -> int:
 
     if args.fmax <= 0 or args.steps < 0 or args.workers < 1:
         raise AutoPeriError("--fmax must be positive, --steps non-negative and --workers at least 1")
-    report = read_crystals(args.input, max_atoms=args.max_atoms or DEFAULT_MAX_ATOMS, workers=1)
+    report = read_crystals(args.input, max_atoms=args.max_atoms, workers=1)
     if not report.crystals:
         first = next(iter(report.first_error.values()), "no structures")
         raise AutoPeriError(f"{args.input}: nothing to relax ({first})")

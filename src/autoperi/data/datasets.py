@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from autoperi.crystal import DEFAULT_MAX_ATOMS, Crystal
+from autoperi.crystal import Crystal
 from autoperi.data.cache import cache_path, read_cached, write_cache
 from autoperi.data.paths import data_root
+from autoperi.data.porous import POROUS_SETS, load_porous_split
 from autoperi.data.registry import dataset_spec
 from autoperi.errors import DatasetError
 from autoperi.io.readers import ReadReport, read_crystals
+from autoperi.limits import atom_limit
 
 FILE_SPLITS = ("train", "train_partial", "val", "test")
 # Low-data protocol: the complete training splits are not all available, so models train on the
@@ -52,12 +54,14 @@ class CrystalDataset(Sequence[Crystal]):
 def load_file(
     path: str | Path,
     niggli: bool = True,
-    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_atoms: int | None = None,
     workers: int | None = None,
     use_cache: bool = True,
 ) -> CrystalDataset:
-    """Crystals from any readable input; CSV files go through the parsed-tensor cache."""
+    """Crystals from any readable input; CSV files go through the parsed-tensor cache. ``max_atoms``: the
+    atom limit (default: the setting of :mod:`autoperi.limits`)."""
     path = Path(path)
+    max_atoms = atom_limit(max_atoms).max_atoms
     cacheable = use_cache and path.is_file() and path.name.lower().endswith((".csv", ".csv.gz"))
     cache_file = cache_path(path, {"niggli": niggli, "max_atoms": max_atoms}) if cacheable else None
     report = read_cached(cache_file) if cache_file else None
@@ -103,10 +107,13 @@ def load_split(
     split: str,
     root: Path | None = None,
     niggli: bool = True,
-    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_atoms: int | None = None,
     workers: int | None = None,
 ) -> CrystalDataset:
-    """A published split (train, train_partial, val, test) or a low-data one (lowdata_train, lowdata_val)."""
+    """A published split (train, train_partial, val, test) or a low-data one (lowdata_train, lowdata_val); the
+    splits of a porous set (:mod:`autoperi.data.porous`) for its names."""
+    if name in POROUS_SETS:
+        return load_porous_split(name, split, root, niggli, max_atoms, workers)
     dataset_spec(name)
     if split in FILE_SPLITS:
         loaded = load_file(split_file(name, split, root), niggli, max_atoms, workers)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from autoperi.crystal import DEFAULT_MAX_ATOMS, Crystal
+from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
 from autoperi.io.pymatgen_adapter import canonical_orientation, niggli_reduced_structure, parse_cif_text
 from autoperi.parallel import parallel_map
@@ -36,7 +36,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame.rename(columns={unnamed[0]: ROW_LABEL_COLUMN}) if unnamed else frame
 
 
-def parse_row(cif: Any, crystal_id: str, properties: dict[str, Any], niggli: bool, max_atoms: int) -> ParsedRow:
+def parse_row(cif: Any, crystal_id: str, properties: dict[str, Any], niggli: bool, max_atoms: int | None) -> ParsedRow:
     """One row to a validated Crystal, or ``(reason, message)`` if it must be skipped."""
     try:
         if not isinstance(cif, str):
@@ -52,7 +52,7 @@ def parse_row(cif: Any, crystal_id: str, properties: dict[str, Any], niggli: boo
         return error.reason, f"{crystal_id}: {error}"
 
 
-def _parse_item(item: tuple[tuple[Any, str, dict[str, Any]], bool, int]) -> ParsedRow:
+def _parse_item(item: tuple[tuple[Any, str, dict[str, Any]], bool, int | None]) -> ParsedRow:
     (cif, crystal_id, properties), niggli, max_atoms = item
     return parse_row(cif, crystal_id, properties, niggli, max_atoms)
 
@@ -77,7 +77,7 @@ def table_rows(frame: pd.DataFrame) -> list[tuple[Any, str, dict[str, Any]]]:
 def parse_rows(
     rows: list[tuple[Any, str, dict[str, Any]]],
     niggli: bool = True,
-    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_atoms: int | None = None,
     workers: int | None = None,
     description: str = "parsing CIFs",
 ) -> list[ParsedRow]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoperi.crystal import DEFAULT_MAX_ATOMS, Crystal
+from autoperi.crystal import Crystal
 from autoperi.errors import CrystalError
 from autoperi.io.ase_adapter import crystal_from_atoms, read_extxyz_frames
 from autoperi.io.cdvae_csv import parse_rows, read_table, table_rows
@@ -76,7 +76,9 @@ def input_kind(path: Path) -> str:
     raise CrystalError("unknown_format", f"{path}: unknown format (expected .cif, .extxyz, .csv, .csv.gz or a folder)")
 
 
-def _validated(items: Iterable[Crystal], label: str, max_atoms: int, slab: bool) -> Iterable[Crystal | tuple[str, str]]:
+def _validated(
+    items: Iterable[Crystal], label: str, max_atoms: int | None, slab: bool
+) -> Iterable[Crystal | tuple[str, str]]:
     for crystal in items:
         try:
             yield (crystal.as_slab() if slab and crystal.is_bulk else crystal).validate(max_atoms)
@@ -84,7 +86,7 @@ def _validated(items: Iterable[Crystal], label: str, max_atoms: int, slab: bool)
             yield error.reason, f"{crystal.id or label}: {error}"
 
 
-def _read_file_items(path: Path, kind: str, max_atoms: int, slab: bool) -> Iterable[Crystal | tuple[str, str]]:
+def _read_file_items(path: Path, kind: str, max_atoms: int | None, slab: bool) -> Iterable[Crystal | tuple[str, str]]:
     try:
         if kind == "cif":
             yield from _validated(read_cif(path), path.name, max_atoms, slab)
@@ -111,7 +113,7 @@ def _folder_files(folder: Path) -> list[Path]:
 
 def read_crystals(
     path: str | Path,
-    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_atoms: int | None = None,
     niggli: bool = False,
     workers: int | None = None,
     slab: bool = False,
@@ -143,7 +145,7 @@ def read_crystals(
     return report
 
 
-def read_one_crystal(path: str | Path, max_atoms: int = DEFAULT_MAX_ATOMS, slab: bool = False) -> Crystal:
+def read_one_crystal(path: str | Path, max_atoms: int | None = None, slab: bool = False) -> Crystal:
     """Exactly one crystal from a file; anything else raises a one-line :class:`CrystalError`."""
     report = read_crystals(path, max_atoms=max_atoms, workers=1, slab=slab)
     if report.skipped:
