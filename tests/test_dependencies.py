@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def declared_distributions() -> set[str]:
+    """The core dependencies and those of the optional extras the package imports (not the test tools)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {re.split(r"[<>=!~ \[]", requirement)[0].lower() for requirement in project["dependencies"]}
+    extras = [r for name, group in project["optional-dependencies"].items() if name != "test" for r in group]
+    return {re.split(r"[<>=!~ \[]", requirement)[0].lower() for requirement in [*project["dependencies"], *extras]}
 
 
 def imported_top_level_modules() -> set[str]:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "autoperi.cli.relax",
     "autoperi.cli.evaluate",
     "autoperi.cli.screen",
+    "autoperi.cli.pores",
     "autoperi.cli.adsorb",
 )
 
