@@ -169,3 +169,20 @@ def test_rejects_degenerate_lattices_and_bad_cutoffs() -> None:
         periodic_radius_graph(frac, torch.zeros(1, 3, 3), torch.tensor([1]), 5.0)
     with pytest.raises(ValueError, match="cutoff"):
         periodic_radius_graph(frac, torch.eye(3)[None], torch.tensor([1]), 0.0)
+
+
+@pytest.mark.parametrize("cutoff", [3.0, 5.0])
+def test_cells_much_larger_than_the_cutoff_match_ase_through_the_cell_list(
+    dataset_crystals: list[Crystal], cutoff: float
+) -> None:
+    """Supercells of 240 and 540 atoms (4-8 cell-list bins along some direction, a skewed left-handed cell
+    among them), batched with a small cell that takes the all-pairs path: every edge equals ASE's."""
+    from autoperi.graph.neighbors import _bins_per_axis
+
+    large = [dataset_crystals[6].supercell((5, 4, 3)), left_handed(dataset_crystals[10]).supercell((3, 5, 4))]
+    crystals = [dataset_crystals[0], *large]
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    bins = _bins_per_axis(batch.lattices, batch.num_atoms, cutoff, None)
+    assert bool(torch.all(bins[1:].max(dim=1).values >= 4)), bins  # more than 3 bins: the cell list is used
+    for crystal, ours in zip(crystals, our_edge_sets(crystals, cutoff), strict=True):
+        assert_same_edges(ours, ase_edges(crystal, cutoff), f"{crystal.id} ({crystal.num_atoms} atoms) at {cutoff} Å")

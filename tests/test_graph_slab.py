@@ -130,3 +130,15 @@ def test_painn_runs_on_a_slab_batch_and_ignores_how_much_vacuum_there_is() -> No
     torch.testing.assert_close(outputs[0].scalars, outputs[1].scalars)
     torch.testing.assert_close(outputs[0].vectors, outputs[1].vectors)
     assert not torch.allclose(outputs[0].scalars, outputs[2].scalars), "the 3-D periodic graph joins the layers"
+
+
+def test_wide_slabs_match_ase_through_the_cell_list() -> None:
+    """Slabs wide enough for several cell-list bins in the surface plane (one along the vacuum axis)."""
+    from autoperi.graph.neighbors import _bins_per_axis
+
+    slabs = [thin_pt111().supercell((4, 4, 1)), vacuum_along_a(thin_pt111()).supercell((1, 4, 3))]
+    batch = CrystalBatch.from_crystals(slabs, dtype=torch.float64)
+    bins = _bins_per_axis(batch.lattices, batch.num_atoms, 3.0, batch.pbc)
+    assert bins[0].tolist() == [6, 6, 1] and bins[1].tolist() == [1, 6, 4], bins
+    for slab, ours in zip(slabs, our_edges(slabs, 3.0), strict=True):
+        assert ours == ase_edges(slab, 3.0), f"{slab.id} ({slab.num_atoms} atoms)"

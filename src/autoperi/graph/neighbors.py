@@ -5,7 +5,9 @@ with ``|r_j + shift @ L - r_i| < cutoff``: self-images (``i == j``, nonzero shif
 zero-shift self pair never. Images are enumerated per atom pair by slicing the cutoff sphere in the frame
 where the lattice is lower triangular: the number of layers along c follows from the cell's perpendicular
 height, rows and points from the remaining radius. Nothing assumes a fixed 27 images, so cells smaller
-than the cutoff and thin or strongly skewed cells are exact. Along a non-periodic direction (a slab's
+than the cutoff and thin or strongly skewed cells are exact. Cells more than three cutoffs (and mean atomic
+spacings) tall in some direction pair only atoms of neighbouring bins of a cell list, so the cost grows
+linearly with the atoms at a fixed cutoff instead of with their square. Along a non-periodic direction (a slab's
 vacuum axis, ``pbc``) only the zero shift is kept: no edge crosses the vacuum.
 """
 
@@ -78,6 +80,74 @@ def _upper_pairs(num_atoms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     crystal_of_atom, local_atom = _ragged_arange(num_atoms)
     center, offset = _ragged_arange(num_atoms.index_select(0, crystal_of_atom) - local_atom - 1)
     return center, center + 1 + offset
+
+
+# Bin offsets of a cell list: the 27 neighbouring bins (the bin itself included).
+BIN_OFFSETS = torch.tensor([[a, b, c] for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+
+
+def _bins_per_axis(
+    lattices: torch.Tensor, num_atoms: torch.Tensor, cutoff: float, pbc: torch.Tensor | None
+) -> torch.Tensor:
+    """Bins of a cell list along each lattice direction (B, 3): as many as fit with each bin at least
+    ``cutoff`` tall (perpendicular height) and no smaller than the mean spacing of the atoms; one along a
+    non-periodic direction."""
+    volume = torch.linalg.det(lattices).abs()
+    heights = volume[:, None] / torch.linalg.cross(lattices[:, [1, 2, 0]], lattices[:, [2, 0, 1]]).norm(dim=-1)
+    width = (volume / num_atoms.clamp(min=1)).pow(1 / 3).clamp(min=cutoff)
+    bins = torch.floor(heights / width[:, None]).long().clamp(min=1)
+    return bins if pbc is None else torch.where(pbc, bins, 1)
+
+
+def _linear_bin(cell: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    return (cell[:, 0] * bins[:, 1] + cell[:, 1]) * bins[:, 2] + cell[:, 2]
+
+
+def _binned_pairs(frac: torch.Tensor, num_atoms: torch.Tensor, bins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every pair ``i < j`` of atoms of one crystal in neighbouring bins of its cell list: a superset of the
+    pairs with an image within the cutoff, in time linear in the atoms. Two atoms within the cutoff differ
+    by less than one bin in every fractional coordinate (a bin is at least the cutoff tall), so their bins
+    are neighbours modulo the bin count; along a direction with one or two bins, -1 and +1 name the same
+    bin as another offset and are left out, so each pair is listed once."""
+    crystal_of_atom = torch.repeat_interleave(num_atoms)
+    atom_bins = bins.index_select(0, crystal_of_atom)
+    cell = torch.floor(torch.remainder(frac, 1.0) * atom_bins).long().clamp_(min=0).minimum(atom_bins - 1)
+    bin_base = torch.cumsum(bins.prod(1), 0) - bins.prod(1)
+    atom_bin = bin_base.index_select(0, crystal_of_atom) + _linear_bin(cell, atom_bins)
+    order = torch.argsort(atom_bin, stable=True)
+    per_bin = torch.bincount(atom_bin, minlength=int(bins.prod(1).sum()))
+    bin_start = torch.cumsum(per_bin, 0) - per_bin
+    offsets = BIN_OFFSETS.to(frac.device)
+    distinct = ((offsets >= 0) | (atom_bins[:, None] >= 3)) & ((offsets <= 0) | (atom_bins[:, None] >= 2))
+    atom, offset = torch.nonzero(distinct.all(-1), as_tuple=True)
+    target_bins = atom_bins.index_select(0, atom)
+    target = torch.remainder(cell.index_select(0, atom) + offsets.index_select(0, offset), target_bins)
+    target_bin = bin_base.index_select(0, crystal_of_atom.index_select(0, atom)) + _linear_bin(target, target_bins)
+    owner, local = _ragged_arange(per_bin.index_select(0, target_bin))
+    centers = atom.index_select(0, owner)
+    neighbors = order.index_select(0, bin_start.index_select(0, target_bin.index_select(0, owner)) + local)
+    keep = torch.nonzero(centers < neighbors)[:, 0]
+    return centers.index_select(0, keep), neighbors.index_select(0, keep)
+
+
+def _candidate_pairs(
+    frac: torch.Tensor, lattices: torch.Tensor, num_atoms: torch.Tensor, cutoff: float, pbc: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Atom pairs ``i < j`` whose images may lie within the cutoff: the pairs of a cell list (linear in the
+    atoms) in crystals with more than three bins along some direction, all pairs in the others (with at most
+    three bins per direction every bin neighbours every other, and the cell list would only add work)."""
+    bins = _bins_per_axis(lattices, num_atoms, cutoff, pbc)
+    small = torch.all(bins <= 3, dim=1)
+    if bool(small.all()):
+        return _upper_pairs(num_atoms)
+    atom_in_small = torch.repeat_interleave(small, num_atoms)
+    small_atoms, large_atoms = torch.nonzero(atom_in_small)[:, 0], torch.nonzero(~atom_in_small)[:, 0]
+    small_pairs = _upper_pairs(num_atoms[small])
+    large_pairs = _binned_pairs(frac.index_select(0, large_atoms), num_atoms[~small], bins[~small])
+    return tuple(  # type: ignore[return-value]
+        torch.cat([small_atoms.index_select(0, small_end), large_atoms.index_select(0, large_end)])
+        for small_end, large_end in zip(small_pairs, large_pairs, strict=True)
+    )
 
 
 def _columns(*columns: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -238,14 +308,14 @@ def periodic_radius_graph(
             raise ValueError("every lattice must be finite with positive volume")
         cell = triangular[:, [0, 1, 1, 2, 2, 2], [0, 0, 1, 0, 1, 2]].T.contiguous()
         crystal_of_atom = torch.repeat_interleave(num_atoms)
-        centers, neighbors = _upper_pairs(num_atoms)
+        pbc = None if pbc is None or bool(pbc.all()) else pbc.to(device=frac64.device, dtype=torch.bool)
+        centers, neighbors = _candidate_pairs(frac64, lattices64, num_atoms, float(cutoff), pbc)
         frac_rows = frac64.T.contiguous()
         pair, pair_shifts = _sphere_images(
             frac_rows.index_select(1, neighbors) - frac_rows.index_select(1, centers),
             cell.index_select(1, crystal_of_atom.index_select(0, centers)),
             float(cutoff),
         )
-        pbc = None if pbc is None or bool(pbc.all()) else pbc.to(device=pair.device, dtype=torch.bool)
         if pbc is not None:
             pair_crystal = crystal_of_atom.index_select(0, centers.index_select(0, pair))
             kept = torch.nonzero(_along_periodic(torch.stack(pair_shifts, 1), pbc.index_select(0, pair_crystal)))
