@@ -33,6 +33,17 @@ def pad_atoms(values: torch.Tensor, num_atoms: torch.Tensor) -> tuple[torch.Tens
     return padded, mask
 
 
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def shared_labels(crystals: Sequence[Crystal]) -> dict[str, torch.Tensor]:
+    """The numeric properties every crystal has, as (B,) float64 tensors."""
+    names = [k for k, v in crystals[0].properties.items() if _numeric(v)]
+    shared = [k for k in names if all(_numeric(c.properties.get(k)) for c in crystals)]
+    return {k: torch.tensor([float(c.properties[k]) for c in crystals], dtype=torch.float64) for k in shared}
+
+
 @dataclass
 class CrystalBatch:
     lattices: torch.Tensor  # (B, 3, 3), rows are lattice vectors
@@ -41,6 +52,9 @@ class CrystalBatch:
     num_atoms: torch.Tensor  # (B,) int64
     ids: list[str | None] = field(default_factory=list)
     pbc: torch.Tensor | None = None  # (B, 3) bool; None: periodic in every direction
+    # Per-crystal numeric properties every crystal of the batch has (e.g. MP-20's band_gap), (B,) float64:
+    # the labels conditioned models train on.
+    labels: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def from_crystals(cls, crystals: Sequence[Crystal], dtype: torch.dtype = torch.float32) -> CrystalBatch:
@@ -53,6 +67,7 @@ class CrystalBatch:
             num_atoms=torch.as_tensor([c.num_atoms for c in crystals], dtype=torch.long),
             ids=[c.id for c in crystals],
             pbc=None if all(c.is_bulk for c in crystals) else torch.tensor([c.pbc for c in crystals]),
+            labels=shared_labels(crystals),
         )
 
     @property
@@ -93,6 +108,7 @@ class CrystalBatch:
             atomic_numbers=self.atomic_numbers.to(device=device),
             num_atoms=self.num_atoms.to(device=device),
             pbc=None if self.pbc is None else self.pbc.to(device=device),
+            labels={name: values.to(device=device) for name, values in self.labels.items()},
         )
 
     def to_crystals(self) -> list[Crystal]:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autoperi.generative.composition import CompositionFirstGenerator
+    from autoperi.generative.conditions import Targets
+    from autoperi.training.config import TrainConfig
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
@@ -41,8 +47,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with a composition model: hybrid (nearest training template of the same anonymous formula, else "
         "the CSP flow) or flow (default: the composition model's setting)",
     )
+    add_target_options(sample)
     add_sampling_options(sample, "samples")
     sample.set_defaults(func=run_sample)
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    targets = parser.add_argument_group("targets (a model trained on the condition)")
+    targets.add_argument("--space-group", type=int, help="international space-group number, 1-230")
+    targets.add_argument("--band-gap", type=float, help="band gap (eV)")
+    targets.add_argument("--formation-energy", type=float, help="formation energy (eV/atom)")
+    targets.add_argument("--e-above-hull", type=float, help="energy above the convex hull (eV/atom)")
+    targets.add_argument(
+        "--guidance",
+        type=float,
+        default=1.0,
+        help="classifier-free guidance weight (0: ignore the condition, 1: conditional model, default; >1: stronger)",
+    )
+
+
+def _targets(args: argparse.Namespace) -> Targets:
+    from autoperi.generative.conditions import Targets
+
+    return Targets(args.space_group, args.band_gap, args.formation_energy, args.e_above_hull, args.guidance)
+
+
+def targeted_generator(
+    model: CompositionFirstGenerator, config: TrainConfig, targets: Targets, redraws: int | None = None
+) -> CompositionFirstGenerator:
+    """The generator drawing for ``targets``: a composition-first one takes its structures from the training
+    templates of the requested space group (else from the CSP flow alone, as without a library); a composition
+    without such a template is drawn again up to ``redraws`` times (default: the generator's TEMPLATE_REDRAWS)."""
+    from autoperi.generative.composition import TEMPLATE_REDRAWS
+    from autoperi.generative.conditions import require_conditions
+    from autoperi.generative.space_group_templates import space_group_library
+
+    require_conditions(model.conditions, targets, config.name)
+    library = model.library
+    if library is not None and targets.space_group is not None:
+        library = space_group_library(config.data.dataset, config.data.train_split, targets.space_group)
+    return model.targeted(targets, library, TEMPLATE_REDRAWS if redraws is None else redraws)
 
 
 def _finish(crystals, out: str) -> int:
@@ -71,7 +115,10 @@ def run_sample(args: argparse.Namespace) -> int:
     from autoperi.training.export import load_generator
 
     _check_counts(args.num, args.steps, args.batch_size, args.num_atoms)
-    model, _, _ = load_generator(args.model, args.structure_model, args.structure_strategy)
+    targets = _targets(args)
+    model, config, _ = load_generator(args.model, args.structure_model, args.structure_strategy)
+    if targets.requested:
+        model = targeted_generator(model, config, targets)
     compositions = None
     if args.formula:
         composition = formula_atomic_numbers(args.formula)

@@ -39,6 +39,7 @@ from autoperi.generative.charge_grammar import (
     ionic_states,
     running_totals,
 )
+from autoperi.generative.conditions import CONDITION_PROPERTIES, NUM_SPACE_GROUPS, Targets, require_conditions
 from autoperi.generative.crystal_flow import (
     NUM_ELEMENTS,
     CrystalFlow,
@@ -50,6 +51,9 @@ from autoperi.generative.csp import CSPSettings, predict_structures
 from autoperi.generative.templates import TemplateLibrary, mendeleev_number
 
 PAD, END = 0, 1
+# Targeted generation with a template library: a drawn composition whose anonymous formula has no template in
+# it is drawn again, up to this many times, before the CSP flow gives it a structure.
+TEMPLATE_REDRAWS = 10
 ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + its rank (1..NUM_ELEMENTS) in the element order
 ELEMENT_ORDERS = ("atomic_number", "mendeleev")
 
@@ -66,6 +70,11 @@ class CompositionConfig:
     # that end only at zero total charge (autoperi.generative.charge_grammar). The model also sees the charge
     # placed and the atoms left after every token.
     charge_grammar: bool = False
+    # Conditioning on the space group (the training crystals' spacegroup.number): its embedding is added to every
+    # token's input, replaced by the no-condition embedding for a condition_dropout share of the training
+    # cells, so the one model samples with or without a group and classifier-free guidance can mix the two.
+    space_group_condition: bool = False
+    condition_dropout: float = 0.1
     # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path, and
     # how: "hybrid" (the nearest training template of the same anonymous formula, else the flow) or "flow".
     structure_model: str = "mp_20-crystal_flow_csp"
@@ -87,6 +96,8 @@ class CompositionConfig:
             raise ValueError("top_p must be in (0, 1]")
         if not isinstance(self.charge_grammar, bool):
             raise ValueError("charge_grammar must be true or false")
+        if not 0 <= self.condition_dropout < 1:
+            raise ValueError("condition_dropout must be in [0, 1)")
 
 
 def element_ranks(order: str) -> torch.Tensor:
@@ -258,19 +269,34 @@ class CompositionModel(nn.Module):
             assert self.vocabulary.species is not None
             self.charge_embedding = nn.Embedding(self.vocabulary.species.charges, hidden)
             self.remaining_embedding = nn.Embedding(config.max_atoms + 1, hidden)
+        if config.space_group_condition:  # row 0: no condition
+            self.space_group_embedding = nn.Embedding(NUM_SPACE_GROUPS + 1, hidden)
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return ("space_group",) if self.config.space_group_condition else ()
 
     @torch.no_grad()
     def fit_statistics(self, batch: CrystalBatch) -> None:
         self.atom_count_weights.copy_(atom_count_histogram(batch.num_atoms, self.config.max_atoms))
 
-    def logits(self, prefix: torch.Tensor, allowed_elements: list[int] | None = None) -> torch.Tensor:
-        """Next-token logits after every prefix, -inf where the grammar forbids the token."""
+    def logits(
+        self,
+        prefix: torch.Tensor,
+        allowed_elements: list[int] | None = None,
+        space_groups: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Next-token logits after every prefix, -inf where the grammar forbids the token; a conditioned model
+        takes each row's space group (0 or None: no condition)."""
         positions = torch.arange(prefix.shape[1], device=prefix.device)
         causal = nn.Transformer.generate_square_subsequent_mask(prefix.shape[1], device=prefix.device)
         inputs = self.embedding(prefix) + self.position(positions)
         if self.config.charge_grammar:
             inputs = inputs + self._totals(prefix)
+        if self.config.space_group_condition:
+            groups = torch.zeros(len(prefix), dtype=torch.long) if space_groups is None else space_groups
+            inputs = inputs + self.space_group_embedding(groups.to(prefix.device))[:, None]
         hidden = self.transformer(inputs, mask=causal, is_causal=True)
         logits = self.head(self.norm(hidden))
         mask = grammar_mask(prefix.cpu(), self.vocabulary, self.config.max_elements, allowed_elements)
@@ -296,13 +322,40 @@ class CompositionModel(nn.Module):
         )
         tokens = tokens[fits].to(batch.num_atoms.device)
         targets = tokens[:, 1:]
-        logits = self.logits(tokens[:, :-1])
+        space_groups = self._training_space_groups(batch, fits, generator) if self.conditions else None
+        logits = self.logits(tokens[:, :-1], space_groups=space_groups)
         real = targets != PAD
         nll = nn.functional.cross_entropy(logits[real], targets[real])
         return {"tokens": nll, "total": nll}
 
+    def _training_space_groups(
+        self, batch: CrystalBatch, fits: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """The space group of every training cell that fits, 0 (no condition) for a condition_dropout share."""
+        name = CONDITION_PROPERTIES["space_group"]
+        if name not in batch.labels:
+            raise AutoPeriError(f"a space-group-conditioned composition model trains on crystals with {name!r}")
+        groups = batch.labels[name].cpu().long()[fits.cpu()]
+        dropped = torch.rand(len(groups), generator=generator) < self.config.condition_dropout
+        return groups.masked_fill(dropped, 0)
+
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return draw_atom_counts(self.atom_count_weights, count, generator)
+
+    def _next_logits(
+        self, tokens: torch.Tensor, allowed_elements: list[int] | None, targets: Targets | None
+    ) -> torch.Tensor:
+        """Logits of the next token; for a space group, classifier-free guided with weight w:
+        log p(x | none) + w (log p(x | group) - log p(x | none))."""
+        if targets is None or targets.space_group is None:
+            return self.logits(tokens, allowed_elements)[:, -1]
+        groups = torch.full((len(tokens),), targets.space_group, dtype=torch.long)
+        conditional = self.logits(tokens, allowed_elements, groups)[:, -1].log_softmax(-1)
+        if targets.guidance == 1.0:
+            return conditional
+        unconditional = self.logits(tokens, allowed_elements, torch.zeros_like(groups))[:, -1].log_softmax(-1)
+        guided = unconditional + targets.guidance * (conditional - unconditional)
+        return guided.masked_fill(~torch.isfinite(conditional), float("-inf"))  # the grammar's mask stays
 
     @torch.no_grad()
     def sample_tokens(
@@ -310,14 +363,17 @@ class CompositionModel(nn.Module):
         num_atoms: torch.Tensor,
         generator: torch.Generator | None = None,
         allowed_elements: list[int] | None = None,
+        targets: Targets | None = None,
     ) -> torch.Tensor:
-        """Token sequences (B, length) of compositions with these atom counts."""
+        """Token sequences (B, length) of compositions with these atom counts (and ``targets``)."""
+        if targets is not None:
+            require_conditions(self.conditions, targets, "this composition model")
         num_atoms = num_atoms.long().cpu()
         if len(num_atoms) and (int(num_atoms.min()) < 1 or int(num_atoms.max()) > self.config.max_atoms):
             raise AutoPeriError(f"this composition model places 1 to {self.config.max_atoms} atoms per cell")
         tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
         for _ in range(self.length - 1):
-            probabilities = (self.logits(tokens, allowed_elements)[:, -1] / self.config.temperature).softmax(-1)
+            probabilities = (self._next_logits(tokens, allowed_elements, targets) / self.config.temperature).softmax(-1)
             probabilities = nucleus(probabilities, self.config.top_p)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
         return tokens
@@ -327,9 +383,10 @@ class CompositionModel(nn.Module):
         num_atoms: torch.Tensor,
         generator: torch.Generator | None = None,
         allowed_elements: list[int] | None = None,
+        targets: Targets | None = None,
     ) -> torch.Tensor:
         """Atomic numbers (sorted within each crystal, crystals in order) of compositions with these atom counts."""
-        return self.atomic_numbers(self.sample_tokens(num_atoms, generator, allowed_elements))
+        return self.atomic_numbers(self.sample_tokens(num_atoms, generator, allowed_elements, targets))
 
     def atomic_numbers(self, tokens: torch.Tensor) -> torch.Tensor:
         """Atomic numbers (sorted within each crystal, crystals in order) of complete token sequences."""
@@ -350,11 +407,50 @@ class CompositionFirstGenerator:
     de_novo = True
 
     def __init__(
-        self, composition: CompositionModel, structure: CrystalFlow, library: TemplateLibrary | None = None
+        self,
+        composition: CompositionModel,
+        structure: CrystalFlow,
+        library: TemplateLibrary | None = None,
+        targets: Targets | None = None,
+        redraws: int = 0,
     ) -> None:
         if structure.de_novo:
             raise AutoPeriError("a composition model's structure model must be a structure-prediction (csp) model")
-        self.composition, self.structure, self.library = composition, structure, library
+        self.composition, self.structure, self.library, self.targets = composition, structure, library, targets
+        self.redraws = redraws
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return self.composition.conditions
+
+    def targeted(
+        self, targets: Targets, library: TemplateLibrary | None, redraws: int = TEMPLATE_REDRAWS
+    ) -> CompositionFirstGenerator:
+        """This generator drawing compositions for ``targets``, with structures from ``library`` (e.g. the
+        templates of the requested space group; None: the CSP flow alone), a composition without a template
+        there drawn again up to ``redraws`` times."""
+        require_conditions(self.conditions, targets, "this composition model")
+        return CompositionFirstGenerator(self.composition, self.structure, library, targets, redraws)
+
+    def _compositions(
+        self, num_atoms: torch.Tensor, generator: torch.Generator | None, allowed_elements: list[int] | None
+    ) -> torch.Tensor:
+        """Compositions drawn for the targets; with a library, each one without a template there is drawn
+        again (same cell size) up to ``self.redraws`` times."""
+        chunks = list(
+            torch.split(
+                self.composition.sample(num_atoms, generator, allowed_elements, self.targets), num_atoms.tolist()
+            )
+        )
+        for _ in range(self.redraws if self.library is not None else 0):
+            missing = [i for i, chunk in enumerate(chunks) if not self.library.num_templates(chunk.numpy())]
+            if not missing:
+                break
+            sizes = num_atoms[missing]
+            redrawn = self.composition.sample(sizes, generator, allowed_elements, self.targets)
+            for i, chunk in zip(missing, torch.split(redrawn, sizes.tolist()), strict=True):
+                chunks[i] = chunk
+        return torch.cat(chunks) if chunks else num_atoms.new_zeros(0)
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.composition.sample_num_atoms(count, generator)
@@ -372,7 +468,7 @@ class CompositionFirstGenerator:
         """Compositions from the composition model (unless ``atomic_numbers`` are given), then structures."""
         num_atoms = num_atoms.long()
         if atomic_numbers is None:
-            atomic_numbers = self.composition.sample(num_atoms, generator, allowed_elements)
+            atomic_numbers = self._compositions(num_atoms.cpu(), generator, allowed_elements)
         if self.library is None:
             return self.structure.sample(num_atoms, atomic_numbers, steps, method, generator)
         compositions = [chunk.numpy() for chunk in torch.split(atomic_numbers.cpu(), num_atoms.tolist())]

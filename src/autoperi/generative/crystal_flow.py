@@ -119,6 +119,8 @@ class CrystalFlow(nn.Module):
         self.register_buffer("lattice_stats", default_stats())
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
 
+    conditions: tuple[str, ...] = ()  # no conditioning yet (issue 19)
+
     @property
     def de_novo(self) -> bool:
         return self.config.mode == "dng"

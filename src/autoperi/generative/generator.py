@@ -18,6 +18,11 @@ class CrystalGenerator(Protocol):
         """True when it chooses compositions itself; False for structure prediction (``atomic_numbers`` given)."""
         ...
 
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The conditions it was trained on (:data:`autoperi.generative.conditions.CONDITION_PROPERTIES`)."""
+        ...
+
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``count`` atom counts drawn from the training data's distribution."""
         ...

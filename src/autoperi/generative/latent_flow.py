@@ -92,6 +92,7 @@ class LatentGenerator(nn.Module):
     """``loss(batch)`` trains the latent flow (the autoencoder stays frozen); ``sample(num_atoms)`` generates."""
 
     de_novo = True
+    conditions: tuple[str, ...] = ()  # no conditioning yet (issue 19)
 
     def __init__(self, config: LatentFlowConfig | None = None) -> None:
         super().__init__()
