@@ -5,7 +5,8 @@ python benchmarks/targeted_generation.py --model runs/mp_20-composition-space_gr
 
 For every requested group, ``-n`` samples of the conditioned composition-first generator (compositions drawn
 for the group, structures from the training templates of that group, else the CSP flow), and the same
-number from the unconditional ``--baseline`` once: its share in each group is the base rate. Each row gives
+number from the unconditional ``--baseline`` once: its share in each group is the base rate. Cell sizes: the
+baseline's from the training data, the targeted ones' from the group's templates. Each row gives
 the share in the group at spglib symprec 0.1 and 0.01 among all samples and among the valid ones
 (structurally and compositionally valid, the evaluation suite's rules), validity, the share whose
 composition had a template in the group, and the group's frequency in the training pool. ``--rare`` adds
@@ -82,7 +83,8 @@ def main() -> None:
         begin = time.process_time()
         targets = Targets(space_group=group, guidance=args.guidance)
         targeted = targeted_generator(model, config, targets, args.redraws)
-        row["conditioned"] = _judged(generate(targeted, counts, seed=args.seed), group, library)
+        sizes = targeted.sample_num_atoms(args.num, torch.Generator().manual_seed(args.seed)).tolist()
+        row["conditioned"] = _judged(generate(targeted, sizes, seed=args.seed), group, library)
         row["conditioned"]["cpu_s"] = time.process_time() - begin
         rows.append(row)
         print(json.dumps(row), flush=True)

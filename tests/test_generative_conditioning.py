@@ -114,7 +114,7 @@ def test_relabelled_templates_keep_their_space_group(tmp_path, monkeypatch):
     assert space_group_number(potassium_bromide) == 225
 
 
-def test_compositions_without_a_template_in_the_library_are_drawn_again(conditioned):
+def test_targeted_cells_have_the_libraries_sizes_and_compositions_without_a_template_are_drawn_again():
     from autoperi.generative.composition import CompositionFirstGenerator
     from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
     from autoperi.nn.painn import PaiNNConfig
@@ -133,6 +133,8 @@ def test_compositions_without_a_template_in_the_library_are_drawn_again(conditio
 
     once, redrawn = share_with_template(0), share_with_template(10)
     assert once < 0.5 and redrawn > 0.8
+    targeted = CompositionFirstGenerator(untrained, flow).targeted(targets, one_to_three)
+    assert set(targeted.sample_num_atoms(50).tolist()) == {4}  # the only cell size the library has
 
 
 def test_shipped_space_group_model_draws_the_formulas_of_its_group(shared_data_root):

@@ -453,7 +453,12 @@ class CompositionFirstGenerator:
         return torch.cat(chunks) if chunks else num_atoms.new_zeros(0)
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.composition.sample_num_atoms(count, generator)
+        """Atom counts of the training data; targeted with a template library, of its templates (the cell
+        sizes the requested space group has)."""
+        if self.targets is None or self.library is None or not len(self.library):
+            return self.composition.sample_num_atoms(count, generator)
+        sizes = torch.tensor([crystal.num_atoms for crystal in self.library.crystals])
+        return draw_atom_counts(atom_count_histogram(sizes, self.composition.config.max_atoms), count, generator)
 
     @torch.no_grad()
     def sample(
