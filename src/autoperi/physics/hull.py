@@ -96,19 +96,6 @@ class HullReference:
             self._diagrams[system] = PhaseDiagram(entries)
         return self._diagrams[system]
 
-    def has_compound_within(self, elements: Iterable[str]) -> bool:
-        """Whether an entry of two or more elements lies in the chemical system ``elements``."""
-        system = frozenset(elements)
-        if system not in self._compound_systems:
-            self._compound_systems[system] = any(
-                len(e.composition) > 1 and set(e.composition) <= system for e in self.entries
-            )
-        return self._compound_systems[system]
-
-    @cached_property
-    def _compound_systems(self) -> dict:
-        return {}
-
     def save(self, path: Path) -> None:
         payload = {
             "model_version": self.model_version,
@@ -325,7 +312,7 @@ def _hull_result(crystal: Crystal, energy: float | str, reference: HullReference
     _, e_hull = diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)
     e_hull = float(e_hull)
     note = None
-    if len(composition) > 1 and not reference.has_compound_within(composition):
+    if len(composition) > 1 and all(len(e.composition.elements) == 1 for e in diagram.all_entries):
         note = f"the reference has no compound in {'-'.join(sorted(composition))}: E_hull is against the elements"
     return HullResult(
         crystal.id,
