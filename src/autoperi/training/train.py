@@ -61,9 +61,9 @@ def _progress(module, steps: int) -> dict:
     """Steps of this run and CPU seconds of this process, and both totals over the model's lineage."""
     return {
         "steps": steps,
-        "cpu_seconds_this_run": round(time.process_time(), 1),
+        "cpu_seconds_this_run": round(time.process_time(), 3),
         "total_steps": module.prior_steps + steps,
-        "total_cpu_seconds": round(module.total_cpu_seconds(), 1),
+        "total_cpu_seconds": round(module.total_cpu_seconds(), 3),
     }
 
 
