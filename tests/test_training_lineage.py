@@ -13,11 +13,11 @@ from autoperi.training.export import load_model
 from autoperi.training.train import train
 
 
-def tiny_config(max_steps: int, **changes) -> TrainConfig:
+def tiny_config(max_steps: int, lattice_weight: float = 1.0, **changes) -> TrainConfig:
     network = PaiNNConfig(hidden_dim=16, num_layers=1, num_radial=8, cutoff=5.0, max_neighbors=12, time_dim=8)
     return TrainConfig(
         name="tiny-lineage",
-        model=CrystalFlowConfig(mode="csp", network=network, max_atoms=20),
+        model=CrystalFlowConfig(mode="csp", network=network, max_atoms=20, lattice_weight=lattice_weight),
         data=DataConfig(batch_size=8, max_val_crystals=16),
         optim=OptimConfig(max_steps=max_steps, warmup_steps=1),
         log_every_steps=1,
@@ -35,8 +35,10 @@ def test_snapshots_and_init_from_accumulate_steps_and_cpu_seconds(tmp_path, shar
     base_metadata = load_model(base)[2]
     assert base_metadata["total_steps"] == 2
 
-    continued = train(tiny_config(1, snapshot_every_steps=1, init_from=str(base)), tmp_path / "more", progress=False)
-    metadata = load_model(continued)[2]
+    reweighted = tiny_config(1, lattice_weight=0.25, snapshot_every_steps=1, init_from=str(base))
+    continued = train(reweighted, tmp_path / "more", progress=False)  # loss weights may change along a lineage
+    _, continued_config, metadata = load_model(continued)
+    assert continued_config.model.lattice_weight == 0.25
     assert (metadata["steps"], metadata["total_steps"]) == (1, 3)
     assert metadata["total_cpu_seconds"] > base_metadata["total_cpu_seconds"]
     assert (tmp_path / "more" / "snapshots" / "step_000003.pt").exists()

@@ -31,6 +31,7 @@ input, as the lattice inner products are in DiffCSP), so crystals enter in their
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -68,6 +69,8 @@ class CrystalFlowConfig:
     # Sampling only: coordinate velocities are scaled by (1 + frac_anneal * t) (inference anti-annealing,
     # as in FlowMM); it sharpens positions late on the path. Tuned on a validation split, stored per model.
     frac_anneal: float = 0.0
+    # Loss weights shape training only: a lineage may change them when it continues (init_from).
+    training_only_fields: ClassVar[tuple[str, ...]] = ("frac_weight", "lattice_weight", "type_weight")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
