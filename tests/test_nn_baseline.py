@@ -15,7 +15,9 @@ import torch
 
 from autoperi.batch import CrystalBatch
 from autoperi.crystal import Crystal
+from autoperi.graph import fully_connected_pairs
 from autoperi.nn import FourierBaselineConfig, FullyConnectedBaseline
+from autoperi.nn.baseline import FourierFullyConnectedLayer, edge_geometry
 from autoperi.testing import (
     CartesianRotation,
     ChangeOfBasis,
@@ -76,3 +78,16 @@ def test_baseline_lacks_supercell_consistency(crystals: list[Crystal], repeats: 
     batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
     with pytest.raises(AssertionError, match="not atom_scalar-equivariant"):
         assert_equivariant(baseline(torch.float64), batch, Supercell(repeats), PER_ATOM)
+
+
+def test_edge_layer_applies_its_first_linear_map_to_the_concatenated_pair_inputs(crystals: list[Crystal]) -> None:
+    """The per-atom split of the edge MLP's first layer is the same map as ``Linear([h_i, h_j, geometry])``."""
+    torch.manual_seed(1)
+    layer = FourierFullyConnectedLayer(hidden_dim=16, num_frequencies=3).double()
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    features = torch.randn(len(batch.frac_coords), 16, dtype=torch.float64)
+    pairs = fully_connected_pairs(batch.num_atoms)
+    geometry = edge_geometry(batch, pairs, 3)
+    centers, neighbors = pairs
+    concatenated = layer.edge[0](torch.cat([features[centers], features[neighbors], geometry], dim=-1))
+    torch.testing.assert_close(layer._first_edge_layer(features, geometry, centers, neighbors), concatenated)
