@@ -17,7 +17,7 @@ from autoperi.batch import CrystalBatch
 from autoperi.crystal import Crystal
 from autoperi.graph import fully_connected_pairs
 from autoperi.nn import FourierBaselineConfig, FullyConnectedBaseline
-from autoperi.nn.baseline import FourierFullyConnectedLayer, edge_geometry
+from autoperi.nn.baseline import FourierFullyConnectedLayer, add_frequencies, adds_frequencies, edge_geometry
 from autoperi.testing import (
     CartesianRotation,
     ChangeOfBasis,
@@ -91,3 +91,16 @@ def test_edge_layer_applies_its_first_linear_map_to_the_concatenated_pair_inputs
     centers, neighbors = pairs
     concatenated = layer.edge[0](torch.cat([features[centers], features[neighbors], geometry], dim=-1))
     torch.testing.assert_close(layer._first_edge_layer(features, geometry, centers, neighbors), concatenated)
+
+
+def test_added_frequencies_start_at_zero_weight_and_keep_the_function(crystals: list[Crystal]) -> None:
+    small = FourierBaselineConfig(hidden_dim=16, num_layers=2, num_frequencies=2)
+    large = FourierBaselineConfig(hidden_dim=16, num_layers=2, num_frequencies=5)
+    assert adds_frequencies(small, large) and not adds_frequencies(large, small)
+    assert not adds_frequencies(small, FourierBaselineConfig(hidden_dim=32, num_layers=2, num_frequencies=5))
+    torch.manual_seed(2)
+    base = FullyConnectedBaseline(small).double()
+    grown = FullyConnectedBaseline(large).double()
+    grown.load_state_dict(add_frequencies(base.state_dict(), small, large))
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    torch.testing.assert_close(grown(batch, time=0.4), base(batch, time=0.4))

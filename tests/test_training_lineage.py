@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
 from autoperi.generative.crystal_flow import CrystalFlowConfig
+from autoperi.nn.baseline import FourierBaselineConfig
 from autoperi.nn.painn import PaiNNConfig
 from autoperi.training.config import DataConfig, OptimConfig, TrainConfig
 from autoperi.training.export import load_model
@@ -68,3 +70,19 @@ def test_resume_keeps_the_lineage_cpu_seconds(tmp_path, shared_data_root, monkey
     resumed = load_model(train(tiny_config(2), tmp_path, resume=True, progress=False))[2]
     assert (resumed["steps"], resumed["total_steps"]) == (2, 2)
     assert resumed["total_cpu_seconds"] >= saved  # this process alone has used about a microsecond
+
+
+def test_init_from_a_model_with_fewer_fourier_frequencies_adds_them_at_zero_weight(tmp_path, shared_data_root):
+    def fourier(frequencies: int) -> CrystalFlowConfig:
+        network = FourierBaselineConfig(hidden_dim=8, num_layers=1, num_frequencies=frequencies, time_dim=8)
+        return CrystalFlowConfig(mode="csp", network=network, max_atoms=20)
+
+    base = train(replace(tiny_config(1), model=fourier(2)), tmp_path / "base", progress=False)
+    frozen = replace(tiny_config(1), model=fourier(3), init_from=str(base))
+    frozen.optim.lr = 0.0
+    grown = load_model(train(frozen, tmp_path / "grown", progress=False))[0].state_dict()
+    (key,) = [k for k in grown if k.endswith("layers.0.edge.0.weight")]
+    sines, cosines = grown[key][:, 2 * 8 + 9 :].reshape(8, 2, 3, 3).unbind(1)
+    expected = load_model(base)[0].state_dict()[key][:, 2 * 8 + 9 :].reshape(8, 2, 3, 2).unbind(1)
+    for block, old in zip((sines, cosines), expected, strict=True):
+        assert torch.equal(block[..., :2], old) and not block[..., 2].any()

@@ -12,7 +12,8 @@ per-crystal condition (the crystal flow passes its lattice coordinates there).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -36,6 +37,34 @@ class FourierBaselineConfig:
     def __post_init__(self) -> None:
         if self.kind != "fourier":
             raise ValueError(f"kind must be 'fourier' for this network, got {self.kind!r}")
+
+
+FIRST_EDGE_WEIGHT = re.compile(r"layers\.\d+\.edge\.0\.weight$")
+
+
+def adds_frequencies(old: object, new: object) -> bool:
+    """Whether network config ``new`` is ``old`` with more Fourier frequencies and nothing else changed."""
+    return (
+        isinstance(old, FourierBaselineConfig)
+        and isinstance(new, FourierBaselineConfig)
+        and new.num_frequencies > old.num_frequencies
+        and replace(old, num_frequencies=new.num_frequencies) == new
+    )
+
+
+def add_frequencies(state_dict: dict[str, torch.Tensor], old: FourierBaselineConfig, new: FourierBaselineConfig):
+    """A state dict of a model with ``old``'s network for one with ``new``'s (more frequencies): the edge
+    layers' weights on the new sines and cosines are zero, so the grown model computes the same function."""
+    width, added = old.hidden_dim, new.num_frequencies - old.num_frequencies
+    fixed = 2 * width + 9
+    grown = dict(state_dict)
+    for key, weight in state_dict.items():
+        if FIRST_EDGE_WEIGHT.search(key):
+            sines, cosines = weight[:, fixed:].reshape(width, 2, 3, old.num_frequencies).unbind(1)
+            padding = weight.new_zeros(width, 3, added)
+            blocks = [torch.cat([block, padding], dim=-1).flatten(1) for block in (sines, cosines)]
+            grown[key] = torch.cat([weight[:, :fixed], *blocks], dim=1)
+    return grown
 
 
 def fourier_features(frac_difference: torch.Tensor, num_frequencies: int) -> torch.Tensor:

@@ -13,6 +13,7 @@ from autoperi.batch import CrystalBatch
 from autoperi.crystal import Crystal
 from autoperi.data import load_split
 from autoperi.errors import AutoPeriError
+from autoperi.nn.baseline import add_frequencies, adds_frequencies
 from autoperi.training.config import TrainConfig, save_config
 from autoperi.training.export import (
     attach_pretrained_config,
@@ -43,13 +44,19 @@ def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) 
 
 
 def _start_from_base_model(module, config: TrainConfig) -> None:
-    """The weights and statistics of ``config.init_from`` (a model with the same model config), and the steps
+    """The weights and statistics of ``config.init_from`` (a model with the same model config, or with fewer
+    Fourier frequencies, which are added at zero weight), and the steps
     and CPU seconds its training cost, so that totals accumulate over every run of a lineage."""
     model, base, metadata = load_model(config.init_from, config.model_type)
     training_only = {name: getattr(config.model, name) for name in getattr(config.model, "training_only_fields", ())}
-    if replace(base.model, **training_only) != config.model:
+    base_model = replace(base.model, **training_only)
+    state = model.state_dict()
+    old_network, new_network = getattr(base_model, "network", None), getattr(config.model, "network", None)
+    if adds_frequencies(old_network, new_network):
+        base_model, state = replace(base_model, network=new_network), add_frequencies(state, old_network, new_network)
+    if base_model != config.model:
         raise AutoPeriError(f"init_from {config.init_from}: its model config differs from this config's model")
-    module.model.load_state_dict(model.state_dict())
+    module.model.load_state_dict(state)
     module.prior_steps, module.prior_cpu_seconds = lineage_totals(metadata)
 
 
