@@ -17,7 +17,9 @@ split's compositions. A sample folder's row adds structural validity, shortest d
 W(density) over at most 1,000 valid crystals (as the evaluation suite draws them) and, unless
 ``--no-matching``, StructureMatcher uniqueness and novelty against the pool. ``--temperatures`` and
 ``--top-p`` sample the composition model at each pair of them; ``--write T P`` stores the chosen pair
-(temperature, nucleus mass) in its model file.
+(temperature, nucleus mass) in its model file; ``--calibrate-neutral DRAWS`` first stores the neutral shares
+of the training formulas and of DRAWS of the model's draws in it (autoperi.generative.neutral_calibration),
+and ``--valid-sample N`` scores only the N valid crystals of each folder that `autoperi evaluate` draws.
 """
 
 from __future__ import annotations
@@ -30,14 +32,6 @@ from functools import cache
 
 import numpy as np
 import torch
-
-
-@cache
-def _neutral(elements: tuple[int, ...], counts: tuple[int, ...]) -> bool:
-    from pymatgen.core import Composition, Element
-
-    composition = Composition({Element.from_Z(z): n for z, n in zip(elements, counts, strict=True)})
-    return bool(composition.oxi_state_guesses())
 
 
 @cache
@@ -76,6 +70,7 @@ def _balanceable(elements: tuple[int, ...], max_atoms: int = 20) -> bool:
 def composition_row(compositions: list[np.ndarray], reference: list[np.ndarray], known: set) -> dict:
     from scipy.stats import wasserstein_distance
 
+    from autoperi.generative.neutral_calibration import is_neutral
     from autoperi.metrics.validity import composition_is_valid, reduced_composition
 
     reduced = [reduced_composition(z) for z in compositions]
@@ -89,7 +84,7 @@ def composition_row(compositions: list[np.ndarray], reference: list[np.ndarray],
         "mean_num_elements": round(float(elements.mean()), 3),
         "frac_6plus_elements": round(float((elements >= 6).mean()), 4),
         "comp_valid": round(float(np.mean([composition_is_valid(*r) for r in reduced])), 4),
-        "oxi_neutral": round(float(np.mean([_neutral(*r) for r in reduced])), 4),
+        "oxi_neutral": round(float(np.mean([is_neutral(*r) for r in reduced])), 4),
         "oxi_balanceable_elements": round(float(np.mean([_balanceable(r[0]) for r in reduced])), 4),
         "novel_composition": round(float(np.mean([r not in known for r in reduced])), 4),
         "num_atoms_histogram": np.bincount(atoms).tolist(),
@@ -145,6 +140,43 @@ def _store_sampling(model: str, temperature: float, top_p: float, split: str) ->
     torch.save(payload, path)
 
 
+def _store_neutral_calibration(model: str, count: int, seed: int, pseudo_count: float) -> None:
+    """Store the neutral shares of the model's training formulas and of ``count`` of its draws in its file."""
+    from autoperi.data import load_split
+    from autoperi.training.export import load_model, resolve_model_path
+
+    composition_model, config, _ = load_model(model, "composition")
+    training = [c.atomic_numbers for c in load_split(config.data.dataset, config.data.train_split)]
+    started = time.process_time()
+    composition_model.calibrate_neutral_share(training, count, torch.Generator().manual_seed(seed), pseudo_count)
+    path = resolve_model_path(model)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload["config"]["model"] |= {
+        "neutral_share_data": composition_model.config.neutral_share_data,
+        "neutral_share_model": composition_model.config.neutral_share_model,
+    }
+    payload["metadata"]["neutral_calibration"] = {
+        "training_split": f"{config.data.dataset}/{config.data.train_split}",
+        "model_draws": count,
+        "seed": seed,
+        "pseudo_count": pseudo_count,
+        "temperature": composition_model.config.temperature,
+        "top_p": composition_model.config.top_p,
+        "cpu_s": round(time.process_time() - started, 1),
+    }
+    torch.save(payload, path)
+    print(json.dumps(payload["metadata"]["neutral_calibration"] | {"path": str(path)}))
+
+
+def _valid_subset(crystals: list, count: int) -> list:
+    """The ``count`` structurally and compositionally valid crystals `autoperi evaluate` draws (seed 0)."""
+    from autoperi.metrics.distribution import sample_valid
+    from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid
+
+    valid = np.array([is_structurally_valid(c) and is_compositionally_valid(c) for c in crystals])
+    return [crystals[i] for i in sample_valid(valid, count)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="mp_20")
@@ -159,9 +191,22 @@ def main() -> None:
     parser.add_argument(
         "--write", type=float, nargs=2, metavar=("T", "P"), help="store temperature T and top-p P in the model's file"
     )
+    parser.add_argument(
+        "--calibrate-neutral",
+        type=int,
+        metavar="DRAWS",
+        help="store the neutral shares of the training formulas and of DRAWS model draws in the model's file first",
+    )
+    parser.add_argument("--pseudo-count", type=float, default=50.0, help="with --calibrate-neutral: shrinkage")
+    parser.add_argument(
+        "--no-neutral-calibration", action="store_true", help="sample the composition model without its correction"
+    )
+    parser.add_argument("--valid-sample", type=int, help="score only this many valid crystals of each sample folder")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.calibrate_neutral:
+        _store_neutral_calibration(args.composition_model, args.calibrate_neutral, args.seed, args.pseudo_count)
 
     from autoperi.batch import CrystalBatch
     from autoperi.data import load_split
@@ -178,6 +223,7 @@ def main() -> None:
         from autoperi.training.export import load_model
 
         model, _, _ = load_model(args.composition_model, "composition")
+        model.config.neutral_calibration = not args.no_neutral_calibration
         with torch.no_grad():
             nll = round(float(model.eval().loss(CrystalBatch.from_crystals(test))["total"]), 4)
         if model.config.charge_grammar:
@@ -197,9 +243,13 @@ def main() -> None:
             row = _timed(composition_row, compositions, reference, known) | {"reference_nll_per_token": nll}
             if model.config.charge_grammar:
                 row |= class_row(tokens, model.vocabulary)
+            row |= {"neutral_corrected": model.neutral_corrected, "neutral_redraws": model.neutral_redraws}
+            model.neutral_redraws = 0
             rows[f"{args.composition_model} compositions, temperature {temperature}, top-p {top_p}"] = row
     for folder in args.samples_dir:
         crystals = read_crystals(folder).crystals
+        if args.valid_sample:
+            crystals = _valid_subset(crystals, args.valid_sample)
         row = _timed(composition_row, [c.atomic_numbers for c in crystals], reference, known)
         rows[folder] = row | _timed(structure_row, crystals, test, pool, not args.no_matching)
     if args.write is not None:

@@ -47,6 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with a composition model: hybrid (nearest training template of the same anonymous formula, else "
         "the CSP flow) or flow (default: the composition model's setting)",
     )
+    sample.add_argument(
+        "--no-neutral-calibration",
+        action="store_true",
+        help="with a composition model that stores its neutral shares: draw compositions without the correction "
+        "that matches the training formulas' share of charge-neutral compositions",
+    )
     add_target_options(sample)
     add_sampling_options(sample, "samples")
     sample.set_defaults(func=run_sample)
@@ -117,6 +123,10 @@ def run_sample(args: argparse.Namespace) -> int:
     _check_counts(args.num, args.steps, args.batch_size, args.num_atoms)
     targets = _targets(args)
     model, config, _ = load_generator(args.model, args.structure_model, args.structure_strategy)
+    if args.no_neutral_calibration:
+        if not hasattr(model, "composition"):
+            raise AutoPeriError("--no-neutral-calibration goes with a composition model only")
+        model.composition.config.neutral_calibration = False
     if targets.requested:
         model = targeted_generator(model, config, targets)
     compositions = None
@@ -133,4 +143,9 @@ def run_sample(args: argparse.Namespace) -> int:
     if (allowed or compositions is None) and not model.de_novo:
         raise AutoPeriError("this is a structure-prediction model: give --formula, or use `autoperi csp`")
     crystals = generate(model, counts, compositions, args.steps, args.method, args.seed, args.batch_size, allowed)
+    if hasattr(model, "composition"):
+        print(
+            f"redrawn: {model.composition.neutral_redraws} compositions (neutral-share correction), "
+            f"{model.contact_redraws} structures (atoms closer than 0.5 Å)"
+        )
     return _finish(crystals, args.out)

@@ -23,14 +23,17 @@ generators); given ``atomic_numbers`` it predicts structures only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from autoperi.batch import CrystalBatch, batch_index
 from autoperi.choices import STRUCTURE_STRATEGIES
+from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
 from autoperi.generative.charge_grammar import (
     SpeciesTable,
@@ -48,12 +51,23 @@ from autoperi.generative.crystal_flow import (
     initial_atom_count_weights,
 )
 from autoperi.generative.csp import CSPSettings, predict_structures
+from autoperi.generative.neutral_calibration import (
+    MAX_NEUTRAL_REDRAWS,
+    PSEUDO_COUNT,
+    acceptance,
+    check_shares,
+    neutral_flags,
+    neutral_shares,
+)
 from autoperi.generative.templates import TemplateLibrary, mendeleev_number
+from autoperi.metrics.validity import MIN_INTERATOMIC_DISTANCE, min_interatomic_distance
 
 PAD, END = 0, 1
 # Targeted generation with a template library: a drawn composition whose anonymous formula has no template in
 # it is drawn again, up to this many times, before the CSP flow gives it a structure.
 TEMPLATE_REDRAWS = 10
+# A sampled structure with two atoms closer than MIN_INTERATOMIC_DISTANCE is drawn again up to this many times.
+CONTACT_REDRAWS = 5
 ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + its rank (1..NUM_ELEMENTS) in the element order
 ELEMENT_ORDERS = ("atomic_number", "mendeleev")
 
@@ -85,7 +99,21 @@ class CompositionConfig:
     # Sampling only: nucleus sampling, each token drawn from the most probable tokens whose probabilities
     # add up to top_p (1: all tokens).
     top_p: float = 1.0
-    training_only_fields: ClassVar[tuple[str, ...]] = ("structure_model", "structure_strategy", "temperature", "top_p")
+    # Sampling only: the neutral share of the training formulas and of the model's own draws per cell size
+    # (index N), for the density-ratio correction of autoperi.generative.neutral_calibration, which is applied
+    # when both are stored and neutral_calibration is on (empty, as in older files: draws are not corrected).
+    neutral_share_data: tuple[float, ...] = ()
+    neutral_share_model: tuple[float, ...] = ()
+    neutral_calibration: bool = True
+    training_only_fields: ClassVar[tuple[str, ...]] = (
+        "structure_model",
+        "structure_strategy",
+        "temperature",
+        "top_p",
+        "neutral_share_data",
+        "neutral_share_model",
+        "neutral_calibration",
+    )
 
     def __post_init__(self) -> None:
         if self.structure_strategy not in STRUCTURE_STRATEGIES:
@@ -98,6 +126,7 @@ class CompositionConfig:
             raise ValueError("charge_grammar must be true or false")
         if not 0 <= self.condition_dropout < 1:
             raise ValueError("condition_dropout must be in [0, 1)")
+        check_shares(self.neutral_share_data, self.neutral_share_model, self.max_atoms)
 
 
 def element_ranks(order: str) -> torch.Tensor:
@@ -272,6 +301,7 @@ class CompositionModel(nn.Module):
         if config.space_group_condition:  # row 0: no condition
             self.space_group_embedding = nn.Embedding(NUM_SPACE_GROUPS + 1, hidden)
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
+        self.neutral_redraws = 0  # compositions drawn again by the neutral-share correction, over this model's life
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -365,18 +395,73 @@ class CompositionModel(nn.Module):
         allowed_elements: list[int] | None = None,
         targets: Targets | None = None,
     ) -> torch.Tensor:
-        """Token sequences (B, length) of compositions with these atom counts (and ``targets``)."""
+        """Token sequences (B, length) of compositions with these atom counts (and ``targets``); draws of the
+        unrestricted, unconditioned model are neutral-share corrected when it stores the shares and
+        ``neutral_calibration`` is on (:mod:`autoperi.generative.neutral_calibration`)."""
         if targets is not None:
             require_conditions(self.conditions, targets, "this composition model")
         num_atoms = num_atoms.long().cpu()
         if len(num_atoms) and (int(num_atoms.min()) < 1 or int(num_atoms.max()) > self.config.max_atoms):
             raise AutoPeriError(f"this composition model places 1 to {self.config.max_atoms} atoms per cell")
+        tokens = self._draw_tokens(num_atoms, generator, allowed_elements, targets)
+        if self.neutral_corrected and allowed_elements is None and (targets is None or not targets.requested):
+            tokens = self._neutral_corrected(tokens, num_atoms, generator)
+        return tokens
+
+    @property
+    def neutral_corrected(self) -> bool:
+        return bool(self.config.neutral_calibration and self.config.neutral_share_data)
+
+    def _draw_tokens(
+        self,
+        num_atoms: torch.Tensor,
+        generator: torch.Generator | None,
+        allowed_elements: list[int] | None,
+        targets: Targets | None,
+    ) -> torch.Tensor:
         tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
         for _ in range(self.length - 1):
             probabilities = (self._next_logits(tokens, allowed_elements, targets) / self.config.temperature).softmax(-1)
             probabilities = nucleus(probabilities, self.config.top_p)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
         return tokens
+
+    def _neutral_corrected(
+        self, tokens: torch.Tensor, num_atoms: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """The draws, each kept with its acceptance probability and else drawn again at the same size."""
+        accept_neutral, accept_other = acceptance(
+            torch.tensor(self.config.neutral_share_data, dtype=torch.float64),
+            torch.tensor(self.config.neutral_share_model, dtype=torch.float64),
+        )
+        tokens, pending = tokens.clone(), torch.arange(len(tokens))
+        for _ in range(MAX_NEUTRAL_REDRAWS):
+            sizes = num_atoms[pending]
+            numbers = torch.split(self.atomic_numbers(tokens[pending]), sizes.tolist())
+            neutral = torch.from_numpy(neutral_flags([z.numpy() for z in numbers]))
+            keep = torch.where(neutral, accept_neutral[sizes], accept_other[sizes])
+            pending = pending[torch.rand(len(pending), generator=generator, dtype=torch.float64) >= keep]
+            self.neutral_redraws += len(pending)
+            if not len(pending):
+                break
+            tokens[pending] = self._draw_tokens(num_atoms[pending], generator, None, None)
+        return tokens
+
+    def calibrate_neutral_share(
+        self,
+        training: Sequence[np.ndarray],
+        count: int,
+        generator: torch.Generator | None = None,
+        pseudo_count: float = PSEUDO_COUNT,
+    ) -> None:
+        """Store the neutral shares per cell size of the ``training`` compositions (atomic numbers per cell)
+        and of ``count`` uncorrected draws of this model (atom counts from its prior)."""
+        self.config.neutral_share_data = self.config.neutral_share_model = ()
+        num_atoms = self.sample_num_atoms(count, generator)
+        drawn = torch.split(self.atomic_numbers(self.sample_tokens(num_atoms, generator)), num_atoms.tolist())
+        model_share = neutral_shares([z.numpy() for z in drawn], self.config.max_atoms, pseudo_count)
+        self.config.neutral_share_data = neutral_shares(list(training), self.config.max_atoms, pseudo_count)
+        self.config.neutral_share_model = model_share
 
     def sample(
         self,
@@ -418,6 +503,7 @@ class CompositionFirstGenerator:
             raise AutoPeriError("a composition model's structure model must be a structure-prediction (csp) model")
         self.composition, self.structure, self.library, self.targets = composition, structure, library, targets
         self.redraws = redraws
+        self.contact_redraws = 0  # structures drawn again for a close contact, over this generator's life
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -474,10 +560,42 @@ class CompositionFirstGenerator:
         num_atoms = num_atoms.long()
         if atomic_numbers is None:
             atomic_numbers = self._compositions(num_atoms.cpu(), generator, allowed_elements)
-        if self.library is None:
-            return self.structure.sample(num_atoms, atomic_numbers, steps, method, generator)
         compositions = [chunk.numpy() for chunk in torch.split(atomic_numbers.cpu(), num_atoms.tolist())]
+        if self.library is None:
+            crystals = self.structure.sample(num_atoms, atomic_numbers, steps, method, generator).to_crystals()
+        else:
+            crystals = [group[0] for group in self._structures(compositions, 1, steps, method, generator)]
+        crystals = self._without_contacts(crystals, compositions, steps, method, generator)
+        return CrystalBatch.from_crystals(crystals, dtype=next(self.structure.parameters()).dtype)
+
+    def _structures(
+        self, compositions: list[np.ndarray], k: int, steps: int, method: str, generator: torch.Generator | None
+    ) -> list[list[Crystal]]:
+        """k candidates per composition: the hybrid strategy with the template library, else the flow."""
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        settings = CSPSettings("hybrid", 1, steps, method, seed, max(1, len(compositions)))
-        groups = predict_structures(compositions, settings, self.structure, self.library)
-        return CrystalBatch.from_crystals([group[0] for group in groups], dtype=next(self.structure.parameters()).dtype)
+        strategy = "flow" if self.library is None else "hybrid"
+        settings = CSPSettings(strategy, k, steps, method, seed, max(1, len(compositions)))
+        return predict_structures(compositions, settings, self.structure, self.library)
+
+    def _without_contacts(
+        self,
+        crystals: list[Crystal],
+        compositions: list[np.ndarray],
+        steps: int,
+        method: str,
+        generator: torch.Generator | None,
+    ) -> list[Crystal]:
+        """The crystals, each one with two atoms closer than MIN_INTERATOMIC_DISTANCE given its structure again,
+        up to CONTACT_REDRAWS times (the last draw stands): at attempt r the r-th next candidate of its
+        composition, i.e. the following template of its anonymous formula while there is one, else a new
+        flow draw."""
+        for attempt in range(1, CONTACT_REDRAWS + 1):
+            close = [i for i, c in enumerate(crystals) if min_interatomic_distance(c) < MIN_INTERATOMIC_DISTANCE]
+            if not close:
+                break
+            self.contact_redraws += len(close)
+            k = 1 if self.library is None else attempt + 1
+            groups = self._structures([compositions[i] for i in close], k, steps, method, generator)
+            for i, group in zip(close, groups, strict=True):
+                crystals[i] = group[-1]
+        return crystals
