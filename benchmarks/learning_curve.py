@@ -59,22 +59,31 @@ def read_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(path.open())) if path.exists() else []
 
 
+def run_name(model: str) -> str:
+    """The training run a model file belongs to: the folder above ``snapshots/``, else the file's folder."""
+    path = Path(model)
+    return path.parent.parent.name if path.parent.name == "snapshots" else path.parent.name
+
+
 def plot(rows: list[dict], path: Path, title: str) -> None:
+    """One line per training run (a lineage's branches show as separate lines), reference-rule match rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted(rows, key=lambda row: float(row["cpu_hours"]))
-    hours = [float(row["cpu_hours"]) for row in rows]
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
-    axis.plot(hours, [100 * float(row["match_rate"]) for row in rows], "o-", label="match rate (reference rule)")
-    axis.plot(hours, [100 * float(row["match_rate_structural"]) for row in rows], "s--", label="structural rule")
-    axis.set_xlabel("training CPU-hours (2-core machine, 1 torch thread)")
+    runs: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda row: float(row["cpu_hours"])):
+        runs.setdefault(run_name(row["model"]), []).append(row)
+    for name, run_rows in runs.items():
+        hours = [float(row["cpu_hours"]) for row in run_rows]
+        axis.plot(hours, [100 * float(row["match_rate"]) for row in run_rows], "o-", markersize=3, label=name)
+    axis.set_xlabel("training CPU-hours over the lineage (2-core machine, 1 torch thread)")
     axis.set_ylabel("match rate, k = 1 (%)")
     axis.set_title(title, fontsize=9)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
