@@ -31,3 +31,24 @@ def test_novelty_against_known_crystals():
     known = [rocksalt(5.5)]
     generated = [rocksalt(5.64), caesium_chloride_type(), rocksalt().copy(atomic_numbers=[19] * 4 + [17] * 4)]
     np.testing.assert_array_equal(novel_mask(generated, known, workers=2), [False, True, True])
+
+
+def test_grouping_by_reduced_cell_gives_the_all_pairs_answer_on_carbon(shared_data_root):
+    """Carbon-24 crystals all share one formula; grouping them by reduced-cell size must not change any flag
+    against StructureMatcher run on every pair (duplicates made by supercells and shifts included)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from autoperi.data import load_split
+    from autoperi.io.pymatgen_adapter import structure_from_crystal
+
+    crystals = list(load_split("carbon_24", "test"))[:20]
+    crystals += [crystals[0].supercell((1, 2, 1)), crystals[5].copy(frac_coords=(crystals[5].frac_coords + 0.3) % 1)]
+    structures = [structure_from_crystal(c) for c in crystals]
+    matcher = StructureMatcher()
+    expected = [not any(matcher.fit(structures[i], structures[j]) for j in range(i)) for i in range(len(crystals))]
+    assert not expected[-1] and not expected[-2]
+    np.testing.assert_array_equal(unique_mask(crystals, workers=1), expected)
+    known, generated = crystals[:10], crystals[10:]
+    novel = [not any(matcher.fit(structure_from_crystal(g), s) for s in structures[:10]) for g in generated]
+    assert not novel[-2]
+    np.testing.assert_array_equal(novel_mask(generated, known, workers=1), novel)

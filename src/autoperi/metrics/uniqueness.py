@@ -1,8 +1,10 @@
 """Uniqueness (no earlier duplicate in the set) and novelty (no match among known crystals).
 
 Two crystals are the same when pymatgen's ``StructureMatcher`` (its defaults: ltol 0.2, stol 0.3,
-angle_tol 5°) says so. Only crystals with the same reduced formula can match, so crystals are grouped by
-formula first and the matcher runs within a group; groups are processed in parallel.
+angle_tol 5°) says so. Only crystals with the same reduced formula and the same number of sites in the
+matcher's reduced (Niggli, then primitive) cell can match: with its default ``attempt_supercell=False`` the matcher
+rejects cells of different sizes. So crystals are grouped by both first and the matcher runs within a group
+(for one-element sets such as Carbon-24 that is what keeps the pairs few); groups are processed in parallel.
 """
 
 from __future__ import annotations
@@ -36,10 +38,28 @@ def _structures(crystals: list[Crystal]) -> list:
     return [structure_from_crystal(c) for c in crystals]
 
 
-def _formula_groups(crystals: list[Crystal]) -> dict[str, list[int]]:
-    groups: dict[str, list[int]] = defaultdict(list)
-    for index, crystal in enumerate(crystals):
-        groups[crystal.formula].append(index)
+MatchKey = tuple[str, int]
+
+
+def _match_key(crystal: Crystal) -> MatchKey:
+    """Reduced formula and site count of the matcher's reduced cell: crystals with different keys never match
+    (a cell pymatgen cannot reduce gets -1; the matcher fails on it too, so it matches nothing)."""
+    structure = _structures([crystal])[0]
+    try:
+        reduced = _matcher()._get_reduced_structure(structure, primitive_cell=True, niggli=True)
+    except Exception:
+        return crystal.formula, -1
+    return crystal.formula, len(reduced)
+
+
+def _match_keys(crystals: list[Crystal], workers: int | None) -> list[MatchKey]:
+    return parallel_map(_match_key, crystals, workers, "reduced cells")
+
+
+def _key_groups(crystals: list[Crystal], workers: int | None) -> dict[MatchKey, list[int]]:
+    groups: dict[MatchKey, list[int]] = defaultdict(list)
+    for index, key in enumerate(_match_keys(crystals, workers)):
+        groups[key].append(index)
     return groups
 
 
@@ -58,9 +78,9 @@ def _first_occurrences(group: list[Crystal]) -> list[bool]:
 
 def unique_mask(crystals: list[Crystal], workers: int | None = None) -> np.ndarray:
     """True for each crystal that does not duplicate an earlier one in the list."""
-    groups = list(_formula_groups(crystals).values())
+    groups = list(_key_groups(crystals, workers).values())
     flags = parallel_map(
-        _first_occurrences, [[crystals[i] for i in g] for g in groups], workers, "uniqueness", unit="formula"
+        _first_occurrences, [[crystals[i] for i in g] for g in groups], workers, "uniqueness", unit="group"
     )
     mask = np.zeros(len(crystals), dtype=bool)
     for indices, group_flags in zip(groups, flags, strict=True):
@@ -68,12 +88,13 @@ def unique_mask(crystals: list[Crystal], workers: int | None = None) -> np.ndarr
     return mask
 
 
-# Known structures by reduced formula; set before the worker processes fork, so they inherit it unpickled.
-_known_by_formula: dict[str, list] = {}
+# Known structures by match key; set before the worker processes fork, so they inherit it unpickled.
+_known_by_key: dict[MatchKey, list] = {}
 
 
-def _has_known_match(crystal: Crystal) -> bool:
-    known = _known_by_formula.get(crystal.formula, [])
+def _has_known_match(item: tuple[Crystal, MatchKey]) -> bool:
+    crystal, key = item
+    known = _known_by_key.get(key, [])
     if not known:
         return False
     structure = _structures([crystal])[0]
@@ -82,14 +103,14 @@ def _has_known_match(crystal: Crystal) -> bool:
 
 def novel_mask(crystals: list[Crystal], known: list[Crystal], workers: int | None = None) -> np.ndarray:
     """True for each crystal that matches none of the ``known`` crystals (e.g. the training set)."""
+    keys = _match_keys(crystals, workers)
     formulas = {crystal.formula for crystal in crystals}
-    _known_by_formula.clear()
-    for crystal in known:
-        formula = crystal.formula
-        if formula in formulas:
-            _known_by_formula.setdefault(formula, []).extend(_structures([crystal]))
+    candidates = [crystal for crystal in known if crystal.formula in formulas]
+    _known_by_key.clear()
+    for crystal, key in zip(candidates, _match_keys(candidates, workers), strict=True):
+        _known_by_key.setdefault(key, []).extend(_structures([crystal]))
     try:
-        matched = parallel_map(_has_known_match, crystals, workers, "novelty")
+        matched = parallel_map(_has_known_match, list(zip(crystals, keys, strict=True)), workers, "novelty")
     finally:
-        _known_by_formula.clear()
+        _known_by_key.clear()
     return ~np.asarray(matched, dtype=bool)
