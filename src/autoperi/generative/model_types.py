@@ -12,6 +12,7 @@ from autoperi.generative.autoencoder import AutoencoderConfig, PeriodicAutoencod
 from autoperi.generative.composition import CompositionConfig, CompositionModel
 from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig, LatentGenerator
+from autoperi.nn.regressor import PropertyRegressor, PropertyRegressorConfig
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ MODEL_TYPES: dict[str, ModelType] = {
         pretrained_autoencoder=True,
     ),
     "composition": ModelType(CompositionConfig, CompositionModel, composition_first=True),
+    # the judge of property-targeted generation (autoperi.metrics.properties), never a generator
+    "property_regressor": ModelType(PropertyRegressorConfig, PropertyRegressor),
 }
 GENERATOR_TYPES = tuple(name for name, kind in MODEL_TYPES.items() if kind.generator)
 COMPOSITION_TYPES = tuple(name for name, kind in MODEL_TYPES.items() if kind.composition_first)

@@ -16,6 +16,7 @@ from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig
 from autoperi.generative.model_types import MODEL_TYPES
 from autoperi.nn.networks import NETWORK_KINDS, NetworkConfig, network_config_type
+from autoperi.nn.regressor import PropertyRegressorConfig
 from autoperi.physics.losses import PhysicsLossConfig
 
 
@@ -43,8 +44,8 @@ class OptimConfig:
 class TrainConfig:
     name: str = "perov_5-crystal_flow"
     model_type: str = "crystal_flow"
-    model: CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig | CompositionConfig = field(
-        default_factory=CrystalFlowConfig
+    model: CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig | CompositionConfig | PropertyRegressorConfig = (
+        field(default_factory=CrystalFlowConfig)
     )
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
