@@ -1,7 +1,8 @@
 """Structure and composition fingerprints, their on-disk cache, and the COV-R / COV-P coverage metrics.
 
 Structure fingerprint: matminer's ``CrystalNNFingerprint.from_preset("ops")`` of every site, averaged over
-the cell, as the reference does. Optionally (``use_symmetry``) only symmetry-distinct sites (spglib's
+the cell, as the reference does (computed value for value, ~1.2x faster, by ``site_fingerprint``).
+Optionally (``use_symmetry``) only symmetry-distinct sites (spglib's
 equivalent atoms at a tight tolerance) are featurised and the mean is weighted by orbit size. That is
 ~1.4x faster on MP-20 but not bit-identical: CrystalNN's order parameters of equivalent sites differ by
 numerical noise (up to 0.08 in one component, 5e-3 in the mean, measured on MP-20 test), so it is opt-in.
@@ -68,13 +69,6 @@ class Fingerprints:
 
 
 @lru_cache(maxsize=1)
-def _site_featurizer():
-    from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
-
-    return CrystalNNFingerprint.from_preset("ops")
-
-
-@lru_cache(maxsize=1)
 def _composition_featurizer():
     from matminer.featurizers.composition.composite import ElementProperty
 
@@ -96,6 +90,7 @@ def site_orbits(crystal: Crystal, symprec: float = SYMMETRY_TOLERANCE) -> tuple[
 def structure_fingerprint(crystal: Crystal, use_symmetry: bool = False) -> np.ndarray:
     """Mean CrystalNN "ops" site fingerprint; NaNs if CrystalNN fails on this structure."""
     from autoperi.io.pymatgen_adapter import structure_from_crystal
+    from autoperi.metrics.site_fingerprint import site_fingerprint
 
     try:
         if use_symmetry:
@@ -105,7 +100,7 @@ def structure_fingerprint(crystal: Crystal, use_symmetry: bool = False) -> np.nd
         structure = structure_from_crystal(crystal)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            site_fps = np.array([_site_featurizer().featurize(structure, int(i)) for i in sites], dtype=float)
+            site_fps = np.array([site_fingerprint(structure, int(i)) for i in sites], dtype=float)
     except Exception:  # the reference counts any CrystalNN failure as an invalid crystal
         return np.full(STRUCTURE_FP_SIZE, np.nan)
     return (weights[:, None] * site_fps).sum(axis=0) / weights.sum()
