@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from autoperi.cli.engine import add_scheduler_option
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,6 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", choices=("dng", "csp", "recon"), default="dng", help="default: dng")
     parser.add_argument("--out", default="evaluation", help="output folder (default: ./evaluation)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    add_scheduler_option(parser, "a process pool of --workers on this machine")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 1,000-sample Wasserstein draw")
     parser.add_argument("--samples", type=int, default=1000, help="valid crystals drawn for Wasserstein distances")
     parser.add_argument(
@@ -68,15 +71,17 @@ def _read_input(path_text: str):
 def run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from autoperi.distributed import on_cluster
     from autoperi.metrics.reference import load_reference
     from autoperi.metrics.report import write_all
 
     report = _read_input(args.input)
     reference = load_reference(args.reference)
-    if args.task == "dng":
-        evaluation = _run_dng(args, report, reference)
-    else:
-        evaluation = _run_paired(args, report.crystals, reference)
+    with on_cluster(args.scheduler):
+        if args.task == "dng":
+            evaluation = _run_dng(args, report, reference)
+        else:
+            evaluation = _run_paired(args, report.crystals, reference)
     written = write_all(evaluation, Path(args.out), str(args.input))
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from autoperi.cli.engine import add_scheduler_option
+
 
 def add_relax_options(parser: argparse.ArgumentParser, steps_flag: str = "--steps") -> None:
     """--fmax, the step limit (named ``steps_flag``) and --optimizer, with RelaxSettings' defaults."""
@@ -39,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="relaxed", help="output folder (default: ./relaxed)")
     add_relax_options(parser)
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    add_scheduler_option(parser, "--workers processes here, a local Dask cluster when more than 1")
     parser.add_argument("--trajectories", action="store_true", help="also write OUT/trajectories/<name>.traj")
     parser.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")
     parser.set_defaults(func=run_relax)
@@ -51,6 +54,7 @@ def run_relax(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from autoperi.cli.skipped import warn_skipped
+    from autoperi.distributed import on_cluster
     from autoperi.errors import AutoPeriError
     from autoperi.io import read_crystals
     from autoperi.io.names import unique_stems
@@ -67,15 +71,16 @@ def run_relax(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = unique_stems(report.crystals)
-    results = relax_crystals(
-        report.crystals,
-        fmax=args.fmax,
-        steps=args.steps,
-        workers=args.workers,
-        optimizer=args.optimizer,
-        trajectory_dir=out / "trajectories" if args.trajectories else None,
-        trajectory_names=names,
-    )
+    with on_cluster(args.scheduler):  # trajectories are then written where the workers run
+        results = relax_crystals(
+            report.crystals,
+            fmax=args.fmax,
+            steps=args.steps,
+            workers=args.workers,
+            optimizer=args.optimizer,
+            trajectory_dir=out / "trajectories" if args.trajectories else None,
+            trajectory_names=names,
+        )
     rows = []
     for name, result in zip(names, results, strict=True):
         if result.relaxed is not None:
