@@ -53,6 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     slabs.add_argument("--max-facets", type=int, help="at most this many facets per bulk (seeded choice)")
     slabs.add_argument("--seed", type=int, default=0, help="seed of the subsamples of bulks and facets (default 0)")
     slabs.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    slabs.add_argument(
+        "--max-atoms", type=int, default=None, help="skip slabs with more atoms than this (default: the atom limit)"
+    )
     slabs.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")
     slabs.add_argument("--out", help="write the slabs to this .extxyz (pbc kept)")
     slabs.add_argument("--no-cache", action="store_true", help="cut again instead of reading the cached slabs")
@@ -197,7 +200,9 @@ def run_slabs(args: argparse.Namespace) -> int:
     from autoperi.data.slabs import SlabSettings, load_slabs
     from autoperi.io.ase_adapter import write_extxyz
 
-    settings = SlabSettings(args.max_index, args.slab_size, args.vacuum, args.max_facets, seed=args.seed)
+    settings = SlabSettings(
+        args.max_index, args.slab_size, args.vacuum, args.max_facets, args.max_atoms, seed=args.seed
+    )
     start = time.process_time(), time.perf_counter()
     slabs = load_slabs(
         args.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from autoperi.cli.engine import add_scheduler_option
 from autoperi.cli.relax import add_relax_options
 from autoperi.cli.sample import add_sampling_options
 
@@ -48,9 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--novelty-reference", default="mp_20", help="dataset name (its training splits), NAME:SPLIT or a path"
     )
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    add_scheduler_option(parser, "a local cluster of --workers processes")
     parser.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: cores)")
-    parser.add_argument("--max-atoms", type=int, default=None, help="drop candidates with more atoms than this")
+    parser.add_argument(
+        "--max-atoms",
+        type=int,
+        default=None,
+        help="drop candidates with more atoms than this (default: $AUTOPERI_MAX_ATOMS, else 512)",
+    )
     parser.add_argument(
         "--report-structures",
         type=int,
@@ -97,6 +103,7 @@ def _check(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from autoperi.errors import AutoPeriError
+    from autoperi.limits import atom_limit
 
     if args.input and args.model:
         raise AutoPeriError("give --input or --model, not both")
@@ -108,6 +115,7 @@ def _check(args: argparse.Namespace) -> None:
         raise AutoPeriError("--report-structures must be non-negative")
     if args.metastable_threshold < args.stable_threshold:
         raise AutoPeriError("--metastable-threshold must not be below --stable-threshold")
+    atom_limit(args.max_atoms)  # a bad --max-atoms or $AUTOPERI_MAX_ATOMS fails before sampling
 
 
 def _write_reports(
@@ -138,7 +146,6 @@ def run_screen(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from autoperi.cli.skipped import warn_skipped
-    from autoperi.crystal import DEFAULT_MAX_ATOMS
     from autoperi.distributed import dask_client
     from autoperi.physics.relax import RelaxSettings
     from autoperi.screening import pipeline
@@ -156,7 +163,7 @@ def run_screen(args: argparse.Namespace) -> int:
     hull_spec = args.hull_reference or f"shipped MP-20 reference ({len(reference.entries)} entries)"
     known = pipeline.known_crystals(args.novelty_reference)
     source = args.input if args.input or (out / CANDIDATES_FILE).exists() else _sampled(args, out / "samples")
-    candidates = freeze_candidates(Path(source) if source else None, out, args.max_atoms or DEFAULT_MAX_ATOMS)
+    candidates = freeze_candidates(Path(source) if source else None, out, args.max_atoms)
     if candidates.read_report is not None:
         warn_skipped(candidates.read_report, "listed in dropped.csv")
     with dask_client(args.scheduler, args.workers) as client:

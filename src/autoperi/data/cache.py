@@ -18,7 +18,7 @@ from autoperi.caching import cache_dir, path_sha256
 from autoperi.crystal import BULK_PBC, Crystal
 from autoperi.io.readers import ReadReport
 
-CACHE_FORMAT_VERSION = 3  # 3: every skipped row named; CIF checks of issue 15
+CACHE_FORMAT_VERSION = 4  # 3: every skipped row named; CIF checks of issue 15; 4: duplicated sites refused
 
 
 def cache_path(source: Path, options: dict[str, Any]) -> Path:

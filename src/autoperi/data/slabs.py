@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autoperi.caching import cache_dir
-from autoperi.crystal import DEFAULT_MAX_ATOMS, Crystal
+from autoperi.crystal import Crystal
 from autoperi.data.cache import read_cached, write_cache
 from autoperi.data.datasets import CrystalDataset, load_split
 from autoperi.data.paths import data_root
 from autoperi.errors import CrystalError, DatasetError
 from autoperi.io.readers import ReadReport
+from autoperi.limits import atom_limit
 from autoperi.parallel import parallel_map
 
 if TYPE_CHECKING:
@@ -38,13 +39,14 @@ ADSORBATE_FOLDER = "fcc111_adsorbates"
 class SlabSettings:
     """How slabs are cut: every symmetrically distinct facet with Miller indices up to ``max_index``, one
     termination each (the first pymatgen lists), ``min_slab_size`` Å of material and ``min_vacuum_size`` Å
-    of vacuum; at most ``max_facets`` facets per bulk (a seeded, per-bulk choice) and ``max_atoms`` atoms."""
+    of vacuum; at most ``max_facets`` facets per bulk (a seeded, per-bulk choice) and ``max_atoms`` atoms
+    (default: the atom limit in force, ``--max-atoms`` else ``AUTOPERI_MAX_ATOMS`` else 512, fixed here)."""
 
     max_index: int = 1
     min_slab_size: float = 7.0
     min_vacuum_size: float = 15.0
     max_facets: int | None = None
-    max_atoms: int = DEFAULT_MAX_ATOMS
+    max_atoms: int | None = None
     symprec: float = 0.1
     seed: int = 0
 
@@ -53,6 +55,7 @@ class SlabSettings:
             raise DatasetError("slab settings need max_index >= 1 and positive slab and vacuum sizes")
         if self.max_facets is not None and self.max_facets < 1:
             raise DatasetError(f"max_facets must be at least 1, got {self.max_facets}")
+        object.__setattr__(self, "max_atoms", atom_limit(self.max_atoms).max_atoms)
 
 
 def _stable_seed(*parts: object) -> int:

@@ -16,7 +16,7 @@ from pymatgen.io.cif import CifFile, CifParser, CifWriter
 
 from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
 from autoperi.errors import CrystalError
-from autoperi.io.cif_checks import check_cell_lengths, check_declared_formula, closest_sites
+from autoperi.io.cif_checks import check_cell_lengths, check_declared_formula, check_distinct_sites, closest_sites
 
 
 def right_handed(crystal: Crystal) -> Crystal:
@@ -86,6 +86,8 @@ def parse_cif_text(text: str, crystal_id: str | None = None) -> list[Crystal]:
     if len(blocks) == len(structures):
         for block, structure in zip(blocks, structures, strict=True):
             check_declared_formula(block, structure)
+    for structure in structures:
+        check_distinct_sites(structure)
     return [crystal_from_structure(s, crystal_id) for s in structures]
 
 

@@ -49,9 +49,10 @@ def _filtered(crystals: list[Crystal]) -> tuple[list[Crystal], list[dict[str, st
     return kept, dropped
 
 
-def freeze_candidates(source: Path | None, out: Path, max_atoms: int) -> Candidates:
+def freeze_candidates(source: Path | None, out: Path, max_atoms: int | None = None) -> Candidates:
     """The kept candidates of ``source`` (written under ``out``), or those frozen there by an earlier run
-    (``source`` may then be None: a sampled screen is not sampled again)."""
+    (``source`` may then be None: a sampled screen is not sampled again). ``max_atoms``: the atom limit
+    (default: the one in force, see autoperi.limits)."""
     frozen = out / CANDIDATES_FILE
     if frozen.exists():
         return Candidates([crystal_from_record(r) for r in read_records(frozen).values()])
