@@ -156,6 +156,8 @@ def test_csp_gives_k_candidates_of_the_formula(trained, tmp_path):
         ["csp", "--formula", "SrTiO3", "--model", "COMPOSITION"],
         ["sample", "--model", "MODEL", "--space-group", "225"],
         ["sample", "--model", "COMPOSITION", "--band-gap", "3"],
+        ["sample", "--model", "COMPOSITION", "--band-gap", "wide"],
+        ["sample", "--model", "COMPOSITION", "--formation-energy=-1:-2"],
         ["sample", "--model", "COMPOSITION", "--space-group", "231"],
         ["sample", "--model", "COMPOSITION", "--space-group", "225", "--guidance", "-1"],
     ],

@@ -61,9 +61,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     targets = parser.add_argument_group("targets (a model trained on the condition)")
     targets.add_argument("--space-group", type=int, help="international space-group number, 1-230")
-    targets.add_argument("--band-gap", type=float, help="band gap (eV)")
-    targets.add_argument("--formation-energy", type=float, help="formation energy (eV/atom)")
-    targets.add_argument("--e-above-hull", type=float, help="energy above the convex hull (eV/atom)")
+    targets.add_argument(
+        "--band-gap", metavar="EV", help="band gap of at least EV eV (e.g. 3), or a range LOW:HIGH (e.g. 1:2, 0:0)"
+    )
+    targets.add_argument(
+        "--formation-energy",
+        metavar="EV",
+        help="formation energy of at most EV eV/atom (e.g. -2), or a range LOW:HIGH (write --formation-energy=-1.5:-1)",
+    )
+    targets.add_argument(
+        "--e-above-hull",
+        metavar="EV",
+        help="energy above the convex hull of at most EV eV/atom (e.g. 0.1), or a range LOW:HIGH",
+    )
     targets.add_argument(
         "--guidance",
         type=float,
@@ -83,7 +93,8 @@ def targeted_generator(
 ) -> CompositionFirstGenerator:
     """The generator drawing for ``targets``: a composition-first one takes its structures from the training
     templates of the requested space group (else from the CSP flow alone, as without a library); a composition
-    without such a template is drawn again up to ``redraws`` times (default: the generator's TEMPLATE_REDRAWS)."""
+    without such a template is drawn again up to ``redraws`` times (default: the generator's TEMPLATE_REDRAWS
+    for a space group, else 0: property targets keep the whole template pool, as unconditional sampling)."""
     from autoperi.generative.composition import TEMPLATE_REDRAWS
     from autoperi.generative.conditions import require_conditions
     from autoperi.generative.space_group_templates import space_group_library
@@ -92,7 +103,9 @@ def targeted_generator(
     library = model.library
     if library is not None and targets.space_group is not None:
         library = space_group_library(config.data.dataset, config.data.train_split, targets.space_group)
-    return model.targeted(targets, library, TEMPLATE_REDRAWS if redraws is None else redraws)
+    if redraws is None:
+        redraws = TEMPLATE_REDRAWS if targets.space_group is not None else 0
+    return model.targeted(targets, library, redraws)
 
 
 def _finish(crystals, out: str) -> int:

@@ -42,7 +42,16 @@ from autoperi.generative.charge_grammar import (
     ionic_states,
     running_totals,
 )
-from autoperi.generative.conditions import CONDITION_PROPERTIES, NUM_SPACE_GROUPS, Targets, require_conditions
+from autoperi.generative.conditions import (
+    CONDITION_PROPERTIES,
+    NUM_SPACE_GROUPS,
+    PROPERTY_BINS,
+    PROPERTY_CONDITIONS,
+    Targets,
+    property_bins,
+    range_bin_weights,
+    require_conditions,
+)
 from autoperi.generative.crystal_flow import (
     NUM_ELEMENTS,
     CrystalFlow,
@@ -88,6 +97,10 @@ class CompositionConfig:
     # token's input, replaced by the no-condition embedding for a condition_dropout share of the training
     # cells, so the one model samples with or without a group and classifier-free guidance can mix the two.
     space_group_condition: bool = False
+    # Conditioning on properties (names of PROPERTY_CONDITIONS, e.g. band_gap): the embedding of the training
+    # cell's bin of each (conditions.PROPERTY_BINS) is added likewise. Every condition is dropped
+    # independently, so the model also learns each one alone and none at all.
+    property_conditions: tuple[str, ...] = ()
     condition_dropout: float = 0.1
     # The CSP model that gives sampled compositions their structures: a shipped name or a model.pt path, and
     # how: "hybrid" (the nearest training template of the same anonymous formula, else the flow) or "flow".
@@ -126,6 +139,9 @@ class CompositionConfig:
             raise ValueError("charge_grammar must be true or false")
         if not 0 <= self.condition_dropout < 1:
             raise ValueError("condition_dropout must be in [0, 1)")
+        unknown = sorted(set(self.property_conditions) - set(PROPERTY_CONDITIONS))
+        if unknown:
+            raise ValueError(f"property_conditions: unknown {unknown} (known: {list(PROPERTY_CONDITIONS)})")
         check_shares(self.neutral_share_data, self.neutral_share_model, self.max_atoms)
 
 
@@ -300,37 +316,64 @@ class CompositionModel(nn.Module):
             self.remaining_embedding = nn.Embedding(config.max_atoms + 1, hidden)
         if config.space_group_condition:  # row 0: no condition
             self.space_group_embedding = nn.Embedding(NUM_SPACE_GROUPS + 1, hidden)
+        # per property: row 0 no condition, row b + 1 bin b; the training cells' count per bin and value bounds
+        self.property_embeddings = nn.ModuleDict(
+            {name: nn.Embedding(len(PROPERTY_BINS[name]) + 2, hidden) for name in config.property_conditions}
+        )
+        for name in config.property_conditions:
+            self.register_buffer(f"{name}_bin_counts", torch.zeros(len(PROPERTY_BINS[name]) + 1))
+            self.register_buffer(f"{name}_bounds", torch.zeros(2))
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
         self.neutral_redraws = 0  # compositions drawn again by the neutral-share correction, over this model's life
 
     @property
     def conditions(self) -> tuple[str, ...]:
-        return ("space_group",) if self.config.space_group_condition else ()
+        return ("space_group",) * self.config.space_group_condition + tuple(self.config.property_conditions)
 
     @torch.no_grad()
     def fit_statistics(self, batch: CrystalBatch) -> None:
         self.atom_count_weights.copy_(atom_count_histogram(batch.num_atoms, self.config.max_atoms))
+        for name in self.config.property_conditions:
+            values = self._labels(batch, name)
+            counts = torch.bincount(property_bins(name, values), minlength=len(PROPERTY_BINS[name]) + 1)
+            getattr(self, f"{name}_bin_counts").copy_(counts)
+            getattr(self, f"{name}_bounds").copy_(torch.stack([values.min(), values.max()]))
+
+    @staticmethod
+    def _labels(batch: CrystalBatch, condition: str) -> torch.Tensor:
+        name = CONDITION_PROPERTIES[condition]
+        if name not in batch.labels:
+            raise AutoPeriError(f"a composition model conditioned on {condition} trains on crystals with {name!r}")
+        return batch.labels[name].cpu()
 
     def logits(
         self,
         prefix: torch.Tensor,
         allowed_elements: list[int] | None = None,
-        space_groups: torch.Tensor | None = None,
+        codes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next-token logits after every prefix, -inf where the grammar forbids the token; a conditioned model
-        takes each row's space group (0 or None: no condition)."""
+        takes each row's condition codes (B, len(conditions)): the space group, a property's bin + 1, 0 for
+        no condition (None: none at all)."""
         positions = torch.arange(prefix.shape[1], device=prefix.device)
         causal = nn.Transformer.generate_square_subsequent_mask(prefix.shape[1], device=prefix.device)
         inputs = self.embedding(prefix) + self.position(positions)
         if self.config.charge_grammar:
             inputs = inputs + self._totals(prefix)
-        if self.config.space_group_condition:
-            groups = torch.zeros(len(prefix), dtype=torch.long) if space_groups is None else space_groups
-            inputs = inputs + self.space_group_embedding(groups.to(prefix.device))[:, None]
+        if self.conditions:
+            inputs = inputs + self._condition_embedding(codes, len(prefix)).to(prefix.device)[:, None]
         hidden = self.transformer(inputs, mask=causal, is_causal=True)
         logits = self.head(self.norm(hidden))
         mask = grammar_mask(prefix.cpu(), self.vocabulary, self.config.max_elements, allowed_elements)
         return logits.masked_fill(~mask.to(logits.device), float("-inf"))
+
+    def _condition_embedding(self, codes: torch.Tensor | None, rows: int) -> torch.Tensor:
+        codes = torch.zeros(rows, len(self.conditions), dtype=torch.long) if codes is None else codes.cpu()
+        tables = ([self.space_group_embedding] if self.config.space_group_condition else []) + [
+            self.property_embeddings[name] for name in self.config.property_conditions
+        ]
+        device = self.embedding.weight.device
+        return sum(table(codes[:, i].to(device)) for i, table in enumerate(tables))
 
     def _totals(self, prefix: torch.Tensor) -> torch.Tensor:
         """Embeddings of the charge placed and the atoms left after every token (the class token: as [N])."""
@@ -352,38 +395,60 @@ class CompositionModel(nn.Module):
         )
         tokens = tokens[fits].to(batch.num_atoms.device)
         targets = tokens[:, 1:]
-        space_groups = self._training_space_groups(batch, fits, generator) if self.conditions else None
-        logits = self.logits(tokens[:, :-1], space_groups=space_groups)
+        codes = self._training_codes(batch, fits, generator) if self.conditions else None
+        logits = self.logits(tokens[:, :-1], codes=codes)
         real = targets != PAD
         nll = nn.functional.cross_entropy(logits[real], targets[real])
         return {"tokens": nll, "total": nll}
 
-    def _training_space_groups(
+    def _training_codes(
         self, batch: CrystalBatch, fits: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """The space group of every training cell that fits, 0 (no condition) for a condition_dropout share."""
-        name = CONDITION_PROPERTIES["space_group"]
-        if name not in batch.labels:
-            raise AutoPeriError(f"a space-group-conditioned composition model trains on crystals with {name!r}")
-        groups = batch.labels[name].cpu().long()[fits.cpu()]
-        dropped = torch.rand(len(groups), generator=generator) < self.config.condition_dropout
-        return groups.masked_fill(dropped, 0)
+        """The condition codes of every training cell that fits, each 0 (no condition) for a condition_dropout
+        share of the cells, independently."""
+        columns = [
+            self._labels(batch, name).long()
+            if name == "space_group"
+            else property_bins(name, self._labels(batch, name)) + 1
+            for name in self.conditions
+        ]
+        codes = torch.stack(columns, 1)[fits.cpu()]
+        dropped = torch.rand(codes.shape, generator=generator) < self.config.condition_dropout
+        return codes.masked_fill(dropped, 0)
+
+    def target_codes(self, targets: Targets, rows: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Condition codes (rows, len(conditions)) for ``targets``: the space group asked for, and for a property
+        range a bin per row, drawn as often as the training cells in the range fall into it."""
+        codes = torch.zeros(rows, len(self.conditions), dtype=torch.long)
+        for i, name in enumerate(self.conditions):
+            wanted = None if name == "space_group" else targets.range_of(name)
+            if name == "space_group" and targets.space_group is not None:
+                codes[:, i] = targets.space_group
+            elif wanted is not None:
+                counts, bounds = getattr(self, f"{name}_bin_counts"), getattr(self, f"{name}_bounds")
+                weights = range_bin_weights(name, wanted, counts.cpu(), bounds.cpu())
+                codes[:, i] = torch.multinomial(weights.float(), rows, replacement=True, generator=generator) + 1
+        return codes
 
     def sample_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return draw_atom_counts(self.atom_count_weights, count, generator)
 
     def _next_logits(
-        self, tokens: torch.Tensor, allowed_elements: list[int] | None, targets: Targets | None
+        self,
+        tokens: torch.Tensor,
+        allowed_elements: list[int] | None,
+        targets: Targets | None,
+        codes: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of the next token; for a space group, classifier-free guided with weight w:
-        log p(x | none) + w (log p(x | group) - log p(x | none))."""
-        if targets is None or targets.space_group is None:
+        """Logits of the next token; for targets (``codes``: their condition codes, drawn when omitted),
+        classifier-free guided with weight w: log p(x | none) + w (log p(x | condition) - log p(x | none))."""
+        if targets is None or not targets.requested:
             return self.logits(tokens, allowed_elements)[:, -1]
-        groups = torch.full((len(tokens),), targets.space_group, dtype=torch.long)
-        conditional = self.logits(tokens, allowed_elements, groups)[:, -1].log_softmax(-1)
+        codes = self.target_codes(targets, len(tokens)) if codes is None else codes
+        conditional = self.logits(tokens, allowed_elements, codes)[:, -1].log_softmax(-1)
         if targets.guidance == 1.0:
             return conditional
-        unconditional = self.logits(tokens, allowed_elements, torch.zeros_like(groups))[:, -1].log_softmax(-1)
+        unconditional = self.logits(tokens, allowed_elements)[:, -1].log_softmax(-1)
         guided = unconditional + targets.guidance * (conditional - unconditional)
         return guided.masked_fill(~torch.isfinite(conditional), float("-inf"))  # the grammar's mask stays
 
@@ -420,8 +485,10 @@ class CompositionModel(nn.Module):
         targets: Targets | None,
     ) -> torch.Tensor:
         tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
+        codes = self.target_codes(targets, len(tokens), generator) if targets is not None else None
         for _ in range(self.length - 1):
-            probabilities = (self._next_logits(tokens, allowed_elements, targets) / self.config.temperature).softmax(-1)
+            logits = self._next_logits(tokens, allowed_elements, targets, codes)
+            probabilities = (logits / self.config.temperature).softmax(-1)
             probabilities = nucleus(probabilities, self.config.top_p)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
         return tokens
