@@ -128,3 +128,28 @@ def test_a_property_the_model_lacks_is_named_and_training_needs_its_labels():
         CompositionModel(TINY).loss(batch)
     with pytest.raises(ValueError, match="unknown"):
         replace(TINY, property_conditions=("bulk_modulus",))
+
+
+def test_shipped_property_model_draws_formulas_of_the_requested_range(shared_data_root):
+    """Asked for a band gap of at least 3 eV, the shipped model draws reduced formulas of MP-20 training crystals
+    with such gaps far more often than without the target (same cell sizes); asked for a formation energy of at
+    most -2 eV/atom likewise."""
+    from autoperi.data import load_split
+    from autoperi.metrics.validity import reduced_composition
+    from autoperi.training.export import load_model
+
+    pool = load_split("mp_20", "lowdata_train").crystals
+    model, _, _ = load_model("mp_20-composition-properties", "composition")
+    assert model.conditions == ("space_group", "band_gap", "formation_energy", "e_above_hull")
+    counts = model.sample_num_atoms(200, torch.Generator().manual_seed(0))
+
+    def share_in(formulas: set, targets: Targets | None) -> float:
+        numbers = model.sample(counts, torch.Generator().manual_seed(0), targets=targets)
+        drawn = [reduced_composition(row.numpy()) for row in torch.split(numbers, counts.tolist())]
+        return sum(formula in formulas for formula in drawn) / len(drawn)
+
+    wide_gap = {reduced_composition(c.atomic_numbers) for c in pool if c.properties["band_gap"] >= 3}
+    assert share_in(wide_gap, Targets(band_gap=3.0)) > 2 * share_in(wide_gap, None)
+    formation = "formation_energy_per_atom"
+    very_stable = {reduced_composition(c.atomic_numbers) for c in pool if c.properties[formation] <= -2}
+    assert share_in(very_stable, Targets(formation_energy=-2.0)) > 2 * share_in(very_stable, None)
