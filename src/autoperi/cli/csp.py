@@ -55,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="template and hybrid: score the N nearest templates (CHGNet energy per atom, one single point each, "
         "unrelaxed; column static_energy_per_atom) and put them first, ordered as --rank-by says; default for "
-        "hybrid: that ranking's measured best pool, off for template; 0 turns it off",
+        "hybrid: that ranking's measured best pool (off for Carbon-24 templates, where it lost), off for template; "
+        "0 turns it off",
     )
     csp.add_argument(
         "--rank-by",
@@ -177,7 +178,13 @@ def run_csp(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from autoperi.errors import AutoPeriError
-    from autoperi.generative.csp import HYBRID_RANK_BY, HYBRID_RANK_POOLS, CSPSettings, predict_structures
+    from autoperi.generative.csp import (
+        HYBRID_RANK_BY,
+        HYBRID_RANK_POOLS,
+        UNRANKED_DATASETS,
+        CSPSettings,
+        predict_structures,
+    )
 
     if args.k < 1 or args.steps < 1 or args.batch_size < 1 or args.workers < 1:
         raise AutoPeriError("-k, --steps, --batch-size and --workers must be positive")
@@ -190,7 +197,8 @@ def run_csp(args: argparse.Namespace) -> int:
     check_domain(targets, model if args.strategy != "template" else None, name, library, dataset)
     strategy = "flow" if args.strategy == "hybrid" and library is None else args.strategy
     rank_by = args.rank_by or HYBRID_RANK_BY
-    rank_pool = HYBRID_RANK_POOLS[rank_by] if args.rank_pool is None and strategy == "hybrid" else args.rank_pool
+    ranked_default = args.rank_pool is None and strategy == "hybrid" and dataset not in UNRANKED_DATASETS
+    rank_pool = HYBRID_RANK_POOLS[rank_by] if ranked_default else args.rank_pool
     settings = CSPSettings(
         strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise,
         rank_pool or None, rank_by,

@@ -1,0 +1,63 @@
+"""The shipped Carbon-24 models: the CSP flow (`autoperi csp`) and the composition-first de novo generator."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from autoperi.cli.main import main
+
+CSP_MODEL = "carbon_24-crystal_flow_csp-fourier"
+# Volume per atom of the Carbon-24 training cells: 5.42-8.99 Å³ (diamond 5.7, graphite 8.8).
+VOLUME_PER_ATOM = (4.5, 11.0)
+
+
+def test_shipped_carbon_csp_flow_predicts_carbon_cells_of_carbon_density(tmp_path):
+    from autoperi.io.readers import read_crystals
+    from autoperi.training.export import lineage_totals, load_model
+
+    _, config, metadata = load_model(CSP_MODEL, "crystal_flow")
+    assert config.model.mode == "csp" and config.model.network.kind == "fourier"
+    assert config.data.dataset == "carbon_24" and lineage_totals(metadata)[0] >= 8000
+    arguments = ["csp", "--formula", "C8", "-k", "4", "--steps", "50", "--strategy", "flow", "--model", CSP_MODEL]
+    assert main([*arguments, "--out", str(tmp_path)]) == 0
+    candidates = read_crystals(tmp_path).crystals
+    assert len(candidates) == 4 and all(c.atomic_numbers.tolist() == [6] * 8 for c in candidates)
+    assert all(VOLUME_PER_ATOM[0] < c.volume / c.num_atoms < VOLUME_PER_ATOM[1] for c in candidates)
+
+
+def test_carbon_hybrid_keeps_the_nearest_template_first_without_energy_ranking(tmp_path, shared_data_root):
+    """All carbon templates tie in distance, and CHGNet energy ranking lost 4 points on Carbon-24 lowdata_val,
+    so the hybrid's first candidate is the first 10-atom cell of the training pool."""
+    import csv
+
+    from autoperi.data import load_split
+
+    first = next(c for c in load_split("carbon_24", "lowdata_train") if c.num_atoms == 10)
+    arguments = ["csp", "--formula", "C10", "-k", "2", "--steps", "10", "--model", CSP_MODEL, "--out", str(tmp_path)]
+    assert main(arguments) == 0
+    rows = list(csv.DictReader((tmp_path / "candidates.csv").open()))
+    assert rows[0]["template_id"] == str(first.id)
+    assert not rows[0].get("static_energy_per_atom")
+
+
+def test_shipped_carbon_composition_model_draws_the_training_atom_counts(tmp_path, shared_data_root):
+    from autoperi.data import load_split
+    from autoperi.io.readers import read_crystals
+    from autoperi.training.export import load_model, shipped_models
+
+    model, config, _ = load_model("carbon_24-composition", "composition")
+    assert config.model.structure_model == CSP_MODEL and CSP_MODEL in shipped_models()
+    training = Counter(c.num_atoms for c in load_split("carbon_24", "lowdata_train"))
+    drawn = Counter(model.sample_num_atoms(4000, torch.Generator().manual_seed(0)).tolist())
+    assert set(drawn) <= set(training)
+    sizes = sorted(training)
+    expected = np.array([training[n] for n in sizes]) / sum(training.values())
+    observed = np.array([drawn[n] for n in sizes]) / 4000
+    assert 0.5 * np.abs(expected - observed).sum() < 0.03  # total variation; sampling noise is about 0.01
+    assert main(["sample", "--model", "carbon_24-composition", "-n", "6", "--steps", "20", "--out", str(tmp_path)]) == 0
+    crystals = read_crystals(tmp_path).crystals
+    assert len(crystals) == 6 and all(set(c.atomic_numbers.tolist()) == {6} for c in crystals)
+    assert all(c.num_atoms in training for c in crystals)
