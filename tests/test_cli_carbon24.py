@@ -57,6 +57,8 @@ def test_shipped_carbon_composition_model_draws_the_training_atom_counts(tmp_pat
     expected = np.array([training[n] for n in sizes]) / sum(training.values())
     observed = np.array([drawn[n] for n in sizes]) / 4000
     assert 0.5 * np.abs(expected - observed).sum() < 0.03  # total variation; sampling noise is about 0.01
+    numbers = model.sample(torch.full((2000,), 8), torch.Generator().manual_seed(1))
+    assert len(numbers) == 16000 and set(numbers.tolist()) == {6}  # at top_p 1 about 0.3 % of cells were not carbon
     assert main(["sample", "--model", "carbon_24-composition", "-n", "6", "--steps", "20", "--out", str(tmp_path)]) == 0
     crystals = read_crystals(tmp_path).crystals
     assert len(crystals) == 6 and all(set(c.atomic_numbers.tolist()) == {6} for c in crystals)
