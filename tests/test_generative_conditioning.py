@@ -17,6 +17,7 @@ from autoperi.generative.conditions import Targets, require_conditions
 from autoperi.generative.space_group_templates import template_space_groups
 from autoperi.generative.templates import TemplateLibrary
 from autoperi.metrics.symmetry import space_group_number
+from brief_training import fit_briefly
 from physics_structures import rocksalt
 from test_metrics_symmetry import wurtzite
 
@@ -60,13 +61,7 @@ def _two_group_batch() -> CrystalBatch:
 def conditioned() -> CompositionModel:
     torch.manual_seed(0)
     model, batch = CompositionModel(TINY), _two_group_batch()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        optimizer.zero_grad()
-        model.loss(batch, generator)["total"].backward()
-        optimizer.step()
-    return model.eval()
+    return fit_briefly(model, batch)
 
 
 def _draws(model: CompositionModel, targets: Targets | None) -> list[tuple[int, ...]]:

@@ -19,6 +19,7 @@ from autoperi.generative.conditions import (
     property_range,
     range_bin_weights,
 )
+from brief_training import fit_briefly
 
 TINY = CompositionConfig(hidden_dim=32, num_layers=1, num_heads=2, property_conditions=("band_gap",))
 NACL, CU = (11, 11, 17, 17), (29, 29, 29, 29)  # as sorted atomic numbers: an insulator and a metal
@@ -70,13 +71,7 @@ def conditioned() -> CompositionModel:
     torch.manual_seed(0)
     model, batch = CompositionModel(TINY), _two_family_batch()
     model.fit_statistics(batch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        optimizer.zero_grad()
-        model.loss(batch, generator)["total"].backward()
-        optimizer.step()
-    return model.eval()
+    return fit_briefly(model, batch)
 
 
 def _draws(model: CompositionModel, targets: Targets | None, allowed: list[int] | None = None) -> list[tuple]:
