@@ -39,6 +39,7 @@ class FourierBaselineConfig:
             raise ValueError(f"kind must be 'fourier' for this network, got {self.kind!r}")
 
 
+GRAM_FEATURES = 9  # the flattened 3 x 3 Gram matrix each edge sees before its Fourier features
 FIRST_EDGE_WEIGHT = re.compile(r"layers\.\d+\.edge\.0\.weight$")
 
 
@@ -52,11 +53,13 @@ def adds_frequencies(old: object, new: object) -> bool:
     )
 
 
-def add_frequencies(state_dict: dict[str, torch.Tensor], old: FourierBaselineConfig, new: FourierBaselineConfig):
+def add_frequencies(
+    state_dict: dict[str, torch.Tensor], old: FourierBaselineConfig, new: FourierBaselineConfig
+) -> dict[str, torch.Tensor]:
     """A state dict of a model with ``old``'s network for one with ``new``'s (more frequencies): the edge
     layers' weights on the new sines and cosines are zero, so the grown model computes the same function."""
     width, added = old.hidden_dim, new.num_frequencies - old.num_frequencies
-    fixed = 2 * width + 9
+    fixed = 2 * width + GRAM_FEATURES
     grown = dict(state_dict)
     for key, weight in state_dict.items():
         if FIRST_EDGE_WEIGHT.search(key):
@@ -88,7 +91,7 @@ class FourierFullyConnectedLayer(nn.Module):
 
     def __init__(self, hidden_dim: int, num_frequencies: int) -> None:
         super().__init__()
-        edge_inputs = 2 * hidden_dim + 9 + 6 * num_frequencies
+        edge_inputs = 2 * hidden_dim + GRAM_FEATURES + 6 * num_frequencies
         self.edge = nn.Sequential(
             nn.Linear(edge_inputs, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim), nn.SiLU()
         )

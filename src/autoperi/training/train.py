@@ -45,8 +45,8 @@ def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) 
 
 def _start_from_base_model(module, config: TrainConfig) -> None:
     """The weights and statistics of ``config.init_from`` (a model with the same model config, or with fewer
-    Fourier frequencies, which are added at zero weight), and the steps
-    and CPU seconds its training cost, so that totals accumulate over every run of a lineage."""
+    Fourier frequencies, which are added at zero weight), and the steps and CPU seconds its training cost, so
+    that totals accumulate over every run of a lineage."""
     model, base, metadata = load_model(config.init_from, config.model_type)
     training_only = {name: getattr(config.model, name) for name in getattr(config.model, "training_only_fields", ())}
     base_model = replace(base.model, **training_only)
