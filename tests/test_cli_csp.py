@@ -155,3 +155,8 @@ def test_bad_formula_tables_are_one_line(perov_model, tmp_path, capsys, content)
     targets.write_text(content)
     code, _, err = run(["csp", "--formulas", str(targets), "--model", perov_model, "--out", str(tmp_path)], capsys)
     assert code == 2 and err.startswith("autoperi: error:") and err.count("\n") == 1
+
+
+def test_an_empty_formula_is_one_line(perov_model, tmp_path, capsys):
+    code, _, err = run(["csp", "--formula", "", "--model", perov_model, "--out", str(tmp_path)], capsys)
+    assert code == 2 and "cannot read the formula ''" in err and err.count("\n") == 1

@@ -59,3 +59,12 @@ def test_train_reports_an_inconsistent_config_in_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(write(tmp_path, data_max_atoms=64)), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data.max_atoms (64) exceeds model.max_atoms (20)" in err
+
+
+def test_an_empty_config_file_is_refused_not_trained_on_defaults(tmp_path, capsys):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("\n")
+    assert main(["train", "--config", str(empty), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the config file is empty" in err
+    assert not (tmp_path / "run").exists()

@@ -108,7 +108,7 @@ def read_targets(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
     from autoperi.errors import CrystalError
     from autoperi.generative.sampling import formula_atomic_numbers
 
-    rows = [(args.formula, args.formula)] if args.formula else read_formula_table(args.formulas)
+    rows = [(args.formula, args.formula)] if args.formula is not None else read_formula_table(args.formulas)
     targets = []
     for target_id, formula in rows:
         try:

@@ -156,9 +156,11 @@ def _dataclass_type(kind: type, name: str) -> type | None:
 def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise AutoPeriError(f"{path}: not valid YAML ({type(error).__name__})") from None
+    if values is None:
+        raise AutoPeriError(f"{path}: the config file is empty")
     if not isinstance(values, dict):
         raise AutoPeriError(f"{path}: a config must be a YAML mapping of settings")
     try:
