@@ -57,6 +57,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument("--out", default=None, help="folder for the candidate CIFs (default: none written)")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--save-scores", type=Path, help="per-candidate scores as .npz (benchmarks/hybrid_mix.py)")
     return parser.parse_args()
 
 
@@ -64,6 +65,20 @@ def with_all_targets(summary: dict, num_targets: int) -> dict:
     """The summary with ``match_rate_all_targets``: a target without candidates counts as a miss."""
     matched = summary["match_rate"] * summary["n_targets"]
     return {**summary, "match_rate_all_targets": matched / num_targets if num_targets else 0.0}
+
+
+def save_scores(path: Path, scores, groups: list[list]) -> None:
+    """Each candidate's target, rank, source and reference-rule match, for recombining candidate lists offline."""
+    import numpy as np
+
+    from autoperi.metrics.csp import candidate_ranks
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sources = [str(c.properties.get("source")) for group in groups for c in group]
+    np.savez_compressed(
+        path, target_index=scores.target_index, rank=candidate_ranks(scores), source=np.array(sources),
+        matched=scores.reference_matches(), rms=scores.rms, target_valid=scores.target_valid,
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -99,6 +114,8 @@ def main() -> None:
         write_sample_folder([c for group in groups for c in group], args.out)
     start = time.perf_counter()
     scores = score_candidates(groups, targets, args.workers)
+    if args.save_scores:
+        save_scores(args.save_scores, scores, groups)
     result = with_all_targets(summarise_scores(scores, [len(group) for group in groups]), len(targets))
     if args.k > 1:
         first = summarise_scores(first_candidates(scores, 1), [min(len(group), 1) for group in groups])
