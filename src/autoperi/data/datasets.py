@@ -11,6 +11,7 @@ import numpy as np
 from autoperi.crystal import Crystal
 from autoperi.data.cache import cache_path, read_cached, write_cache
 from autoperi.data.paths import data_root
+from autoperi.data.polymers import POLYMER_SET, load_polymer_split
 from autoperi.data.porous import POROUS_SETS, load_porous_split
 from autoperi.data.registry import dataset_spec
 from autoperi.errors import DatasetError
@@ -111,7 +112,10 @@ def load_split(
     workers: int | None = None,
 ) -> CrystalDataset:
     """A published split (train, train_partial, val, test) or a low-data one (lowdata_train, lowdata_val); the
-    splits of a porous set (:mod:`autoperi.data.porous`) for its names."""
+    splits of a porous set (:mod:`autoperi.data.porous`) and of the polymer chains (:mod:`autoperi.data.polymers`)
+    for their names."""
+    if name == POLYMER_SET:
+        return load_polymer_split(split)
     if name in POROUS_SETS:
         return load_porous_split(name, split, root, niggli, max_atoms, workers)
     dataset_spec(name)

@@ -3,22 +3,25 @@
 A repeat unit is a SMILES with two attachment points, ``[*:1]`` (head) and ``[*:2]`` (tail), or two plain
 ``[*]`` (the first is the head). The construction of a chain cell:
 
-1. ``units`` copies of the repeat unit are joined tail to head (``Chem.molzip``) into an oligomer whose two
-   free ends are capped with hydrogen; hydrogens are made explicit.
+1. ``cell_units + 2`` copies of the repeat unit are joined tail to head (``Chem.molzip``) into an oligomer
+   whose two free ends are capped with hydrogen; hydrogens are made explicit.
 2. The oligomer is embedded with ETKDG v3 (fixed ``seed``); every rotatable backbone bond (on the shortest
    path between the two end caps; not in a ring, not a double or triple bond) is then set to 180 degrees,
    an extended planar-zigzag chain, and the oligomer is relaxed with MMFF94 (UFF where MMFF lacks
    parameters). The extended chain is an idealisation: polymers whose crystals hold helices (PTFE, isotactic
    PP, PEO, POM) are built as zigzags.
-3. The cell holds the atoms of the middle repeat unit (its hydrogens included, its attachment points not).
-   The chain lattice vector is the translation from the head atom of the middle unit to the head atom of
-   the next unit, so the bond across the periodic boundary has exactly the oligomer's length; it is rotated
+3. The cell holds the atoms of the ``cell_units`` inner repeat units (their hydrogens included, attachment
+   points not). The chain lattice vector is the translation from the head atom of the first inner unit to
+   the head atom of the unit after the last, so the bond across the periodic boundary has exactly the
+   oligomer's length; it is rotated
    onto x. The other two lattice vectors are y and z, each the atoms' extent plus ``vacuum`` (>= 15 Å by
    default), and only the chain direction is periodic: ``pbc = (True, False, False)``.
 
-The chain is a translate of itself only as far as neighbouring units of the relaxed oligomer are translates
-of each other; :func:`autoperi.metrics.polymers.check_chain` judges the result against the repeat unit's
-graph, which :func:`chain_graph` gives in the cell's atom order.
+The chain is a translate of itself only as far as the inner units of the relaxed oligomer are translates
+of their neighbours; :func:`autoperi.metrics.polymers.check_chain` judges the result against the repeat
+unit's graph, which :func:`chain_graph` gives in the cell's atom order. A planar zigzag whose repeat unit
+has an odd number of backbone atoms (PEO, nylon-6, ...) repeats only every second unit (a 2_1 screw), so
+:func:`build_chain` by default takes one repeat unit per cell where that passes the check, else two.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from autoperi.metrics.polymers import ChainGraph
 
 CHAIN_PBC = (True, False, False)
 MIN_VACUUM = 15.0  # Å
-DEFAULT_UNITS = 3
+CELL_UNITS = (1, 2)  # tried in turn by build_chain
 _HEAD, _TAIL = 1, 2
 _IDEAL_ANGLE = {"SP": 180.0, "SP2": 120.0, "SP3": 109.47, "SP3D": 109.47, "SP3D2": 90.0}
 
@@ -48,11 +51,12 @@ class Oligomer:
     tails: list[int]
 
     @property
-    def middle(self) -> int:
-        return len(self.heads) // 2
+    def cell_units(self) -> int:
+        return len(self.heads) - 2
 
-    def middle_atoms(self) -> np.ndarray:
-        return np.flatnonzero(self.unit_of_atom == self.middle)
+    def cell_atoms(self) -> np.ndarray:
+        """The atoms of the inner units (1 to ``cell_units``), in oligomer order."""
+        return np.flatnonzero((self.unit_of_atom >= 1) & (self.unit_of_atom <= self.cell_units))
 
 
 def repeat_unit(smiles: str) -> object:
@@ -95,12 +99,13 @@ def _copy_of_unit(unit: object, index: int, units: int) -> object:
     return copy
 
 
-def oligomer(smiles: str, units: int = DEFAULT_UNITS) -> Oligomer:
-    """``units`` repeat units joined tail to head, ends capped with H, hydrogens explicit."""
+def oligomer(smiles: str, cell_units: int = 1) -> Oligomer:
+    """``cell_units + 2`` repeat units joined tail to head, ends capped with H, hydrogens explicit."""
     from rdkit import Chem
 
-    if units < 3:
-        raise AutoPeriError(f"a chain is cut from an oligomer of at least 3 repeat units, got {units}")
+    if cell_units < 1:
+        raise AutoPeriError(f"a chain cell holds at least one repeat unit, got {cell_units}")
+    units = cell_units + 2
     unit = repeat_unit(smiles)
     joined = _copy_of_unit(unit, 0, units)
     for index in range(1, units):
@@ -123,26 +128,25 @@ def oligomer(smiles: str, units: int = DEFAULT_UNITS) -> Oligomer:
     )
 
 
-def chain_graph(smiles: str, units: int = DEFAULT_UNITS) -> ChainGraph:
+def chain_graph(smiles: str, cell_units: int = 1) -> ChainGraph:
     """The repeat unit's graph in the atom order of :func:`build_chain`'s cell: atomic numbers, bonds (the
     tail-to-head bond across the boundary included), bond orders, and heavy-atom angles with their ideal
     values (ring angles from the ring size, else from the hybridisation)."""
-    chain = oligomer(smiles, units)
-    return _graph_of_middle(chain)
+    return _graph_of_cell(oligomer(smiles, cell_units))
 
 
-def _graph_of_middle(chain: Oligomer) -> ChainGraph:
-    mol, middle = chain.mol, chain.middle
-    atoms = chain.middle_atoms()
-    # (cell index, period shift) of each atom; the next unit's head and the previous unit's tail are this
-    # unit's, one period on and one back
+def _graph_of_cell(chain: Oligomer) -> ChainGraph:
+    mol, last = chain.mol, chain.cell_units
+    atoms = chain.cell_atoms()
+    # (cell index, period shift) of each atom; the head after the cell and the tail before it are the cell's
+    # first head one period on and its last tail one period back
     place = {int(atom): (index, 0) for index, atom in enumerate(atoms)}
-    place[chain.heads[middle + 1]] = (place[chain.heads[middle]][0], 1)
-    place[chain.tails[middle - 1]] = (place[chain.tails[middle]][0], -1)
+    place[chain.heads[last + 1]] = (place[chain.heads[1]][0], 1)
+    place[chain.tails[0]] = (place[chain.tails[last]][0], -1)
     bonds, orders = [], []
     for bond in mol.GetBonds():
         begin, end = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        if begin in place and end in place and chain.tails[middle - 1] not in (begin, end):
+        if begin in place and end in place and chain.tails[0] not in (begin, end):
             bonds.append((place[begin][0], place[end][0], place[end][1] - place[begin][1]))
             orders.append(bond.GetBondTypeAsDouble())
     ring_info = mol.GetRingInfo()
@@ -180,6 +184,8 @@ def _embed_extended(chain: Oligomer, seed: int) -> np.ndarray:
     params = AllChem.ETKDGv3()
     params.randomSeed = seed
     if AllChem.EmbedMolecule(mol, params) != 0:
+        params.useRandomCoords = True  # ETKDG's default start fails now and then on small conjugated oligomers
+    if mol.GetNumConformers() == 0 and AllChem.EmbedMolecule(mol, params) != 0:
         raise AutoPeriError("RDKit could not embed the oligomer")
     conformer = mol.GetConformer()
     for quadruple in _backbone_dihedrals(mol):
@@ -200,23 +206,32 @@ def _rotation_onto_x(vector: np.ndarray) -> np.ndarray:
     return np.stack([x, y, np.cross(x, y)])
 
 
-def build_chain(
-    smiles: str,
-    units: int = DEFAULT_UNITS,
-    seed: int = 0,
-    vacuum: float = MIN_VACUUM,
-    chain_id: str | None = None,
-) -> Crystal:
-    """The chain cell of a repeat unit (see the module docstring), periodic along its first lattice vector."""
+def chain_cell(smiles: str, cell_units: int = 1, seed: int = 0, vacuum: float = MIN_VACUUM) -> Crystal:
+    """The chain cell of ``cell_units`` repeat units (see the module docstring), periodic along x."""
     if vacuum < 0:
         raise AutoPeriError(f"the vacuum must be non-negative, got {vacuum} Å")
-    chain = oligomer(smiles, units)
+    chain = oligomer(smiles, cell_units)
     positions = _embed_extended(chain, seed)
-    translation = positions[chain.heads[chain.middle + 1]] - positions[chain.heads[chain.middle]]
-    cart = positions[chain.middle_atoms()] @ _rotation_onto_x(translation).T
+    translation = positions[chain.heads[cell_units + 1]] - positions[chain.heads[1]]
+    cart = positions[chain.cell_atoms()] @ _rotation_onto_x(translation).T
     extent = cart.max(axis=0) - cart.min(axis=0)
     lattice = np.diag([np.linalg.norm(translation), extent[1] + vacuum, extent[2] + vacuum])
     cart = cart - cart.min(axis=0) + np.array([0.0, vacuum / 2, vacuum / 2])
-    numbers = np.array([chain.mol.GetAtomWithIdx(int(a)).GetAtomicNum() for a in chain.middle_atoms()])
+    numbers = np.array([chain.mol.GetAtomWithIdx(int(a)).GetAtomicNum() for a in chain.cell_atoms()])
     # not wrapped: the chain graph's period shifts refer to these coordinates
-    return Crystal(lattice, cart @ np.linalg.inv(lattice), numbers, id=chain_id, pbc=CHAIN_PBC)
+    return Crystal(
+        lattice, cart @ np.linalg.inv(lattice), numbers, pbc=CHAIN_PBC, properties={"cell_units": cell_units}
+    )
+
+
+def build_chain(smiles: str, seed: int = 0, vacuum: float = MIN_VACUUM, chain_id: str | None = None) -> Crystal:
+    """The chain cell with the fewest repeat units (of :data:`CELL_UNITS`) that passes
+    :func:`~autoperi.metrics.polymers.check_chain`, else the last tried; ``properties["cell_units"]`` says
+    how many it holds."""
+    from autoperi.metrics.polymers import check_chain
+
+    for cell_units in CELL_UNITS:
+        crystal = chain_cell(smiles, cell_units, seed, vacuum)
+        if check_chain(crystal, chain_graph(smiles, cell_units)).valid:
+            break
+    return crystal.copy(id=chain_id)
