@@ -128,9 +128,14 @@ def test_rank_relaxes_and_orders_by_energy(perov_model, tmp_path, capsys):
     assert code == 0, err
     table = pd.read_csv(out / "candidates.csv")
     assert list(table["rank"]) == [1, 2, 3]
-    assert list(table["energy_per_atom"]) == sorted(table["energy_per_atom"])
-    assert all(name.startswith("relaxed/") for name in table["file"])
-    for relaxed_name, raw_name in zip(table["file"], table["raw_file"], strict=True):
+    distinct = table[table["duplicate_of"].isna()]
+    duplicates = table[table["duplicate_of"].notna()]
+    assert len(distinct) >= 1 and list(distinct["rank"]) == list(range(1, len(distinct) + 1))
+    assert list(distinct["energy_per_atom"]) == sorted(distinct["energy_per_atom"])
+    assert set(duplicates["duplicate_of"]) <= set(distinct["raw_file"]) and duplicates["energy_per_atom"].isna().all()
+    assert all(name.startswith("relaxed/") for name in distinct["file"])
+    assert f"({len(duplicates)} duplicates not relaxed)" in stdout
+    for relaxed_name, raw_name in zip(distinct["file"], distinct["raw_file"], strict=True):
         relaxed, raw = read_one_crystal(out / relaxed_name), read_one_crystal(out / raw_name)
         assert relaxed.formula == raw.formula == "SrTiO3"
         assert not (relaxed.frac_coords == raw.frac_coords).all()

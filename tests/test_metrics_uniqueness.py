@@ -52,3 +52,21 @@ def test_grouping_by_reduced_cell_gives_the_all_pairs_answer_on_carbon(shared_da
     novel = [not any(matcher.fit(structure_from_crystal(g), s) for s in structures[:10]) for g in generated]
     assert not novel[-2]
     np.testing.assert_array_equal(novel_mask(generated, known, workers=1), novel)
+
+
+def test_first_matches_and_energy_ranking_skip_duplicates():
+    """Duplicates point at the first structure they match and rank after every distinct candidate."""
+    from autoperi.screening.csp_ranking import duplicate_candidates, energy_ranked
+
+    base = rocksalt()
+    shifted = base.copy(frac_coords=(base.frac_coords + 0.23) % 1, id="shifted")
+    other = caesium_chloride_type().supercell((2, 2, 1)).copy(id="cscl")
+    group = [base, shifted, other, base.supercell((1, 1, 2)).copy(id="doubled")]
+    duplicates = duplicate_candidates([group], workers=1)[0]
+    assert duplicates == {"shifted": "rocksalt", "doubled": "rocksalt"}
+    energies = {"rocksalt": -3.0, "cscl": -3.5}
+    assert [c.id for c in energy_ranked(group, duplicates, energies)] == ["cscl", "rocksalt", "shifted", "doubled"]
+    assert [c.id for c in energy_ranked(group, duplicates, {"rocksalt": float("nan"), "cscl": 1.0})][:2] == [
+        "cscl",
+        "rocksalt",
+    ]

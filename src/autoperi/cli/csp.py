@@ -67,7 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     csp.add_argument(
         "--rank",
         action="store_true",
-        help="relax every candidate with CHGNet and rank by energy per atom (file names keep the generation order)",
+        help="relax every candidate with CHGNet and rank by energy per atom (file names keep the generation order); "
+        "a candidate that duplicates an earlier one of its formula is not relaxed and is listed last, its "
+        "duplicate_of column naming the raw file it matches",
     )
     csp.add_argument("--fmax", type=float, default=0.05, help="--rank: force threshold in eV/Å")
     csp.add_argument("--relax-steps", type=int, default=500, help="--rank: maximum optimiser steps")
@@ -211,21 +213,22 @@ def run_csp(args: argparse.Namespace) -> int:
     return write_outputs(groups, Path(args.out), args)
 
 
-def relaxed_order(groups: list[list[Crystal]], args: argparse.Namespace) -> tuple[list[list[Crystal]], dict]:
-    """Each target's candidates ordered by CHGNet energy per atom after relaxation (failures last), and the
-    relaxation result of every candidate by id."""
-    import math
-
+def relaxed_order(
+    groups: list[list[Crystal]], args: argparse.Namespace
+) -> tuple[list[list[Crystal]], dict, dict[str, str]]:
+    """Each target's distinct candidates ordered by CHGNet energy per atom after relaxation (failures last),
+    then its duplicates; the relaxation result of every distinct candidate by id, and each duplicate's
+    representative (autoperi.screening.csp_ranking)."""
     from autoperi.physics.relax import relax_crystals
+    from autoperi.screening.csp_ranking import duplicate_candidates, energy_ranked
 
-    flat = [c for group in groups for c in group]
-    results = {r.id: r for r in relax_crystals(flat, args.fmax, args.relax_steps, args.workers)}
-
-    def energy(crystal: Crystal) -> float:
-        value = results[crystal.id].energy_per_atom_final
-        return math.inf if math.isnan(value) else value
-
-    return [sorted(group, key=energy) for group in groups], results
+    duplicates = duplicate_candidates(groups, args.workers)
+    duplicate_of = {key: value for group in duplicates for key, value in group.items()}
+    distinct = [c for group in groups for c in group if c.id not in duplicate_of]
+    results = {r.id: r for r in relax_crystals(distinct, args.fmax, args.relax_steps, args.workers)}
+    energies = {key: result.energy_per_atom_final for key, result in results.items()}
+    ordered = [energy_ranked(g, d, energies) for g, d in zip(groups, duplicates, strict=True)]
+    return ordered, results, duplicate_of
 
 
 def write_outputs(groups: list[list[Crystal]], out, args: argparse.Namespace) -> int:
@@ -238,9 +241,9 @@ def write_outputs(groups: list[list[Crystal]], out, args: argparse.Namespace) ->
 
         raise AutoPeriError("no candidate for any composition (no template; try --strategy hybrid or flow)")
     write_sample_folder(flat, out)
-    results = {}
+    results, duplicate_of = {}, {}
     if args.rank:
-        groups, results = relaxed_order(groups, args)
+        groups, results, duplicate_of = relaxed_order(groups, args)
         (out / "relaxed").mkdir(exist_ok=True)
     rows = []
     for group in groups:
@@ -248,9 +251,11 @@ def write_outputs(groups: list[list[Crystal]], out, args: argparse.Namespace) ->
             row = candidate_row(crystal, rank)
             if crystal.id in results:
                 row.update(relaxed_columns(results[crystal.id], out))
+            if args.rank:
+                row["duplicate_of"] = f"{duplicate_of[crystal.id]}.cif" if crystal.id in duplicate_of else ""
             rows.append(row)
     write_rows(rows, out / "candidates.csv")
-    ranked = ", ranked by CHGNet energy per atom" if args.rank else ""
+    ranked = f", ranked by CHGNet energy per atom ({len(duplicate_of)} duplicates not relaxed)" if args.rank else ""
     print(f"wrote {len(rows)} candidates for {len(groups)} composition(s) to {out}/candidates.csv{ranked}")
     return 0
 

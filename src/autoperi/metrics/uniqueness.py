@@ -63,28 +63,29 @@ def _key_groups(crystals: list[Crystal], workers: int | None) -> dict[MatchKey, 
     return groups
 
 
-def _first_occurrences(group: list[Crystal]) -> list[bool]:
-    """For crystals of one formula, in order: True where no earlier crystal matches it."""
+def first_matches(group: list[Crystal]) -> list[int]:
+    """For crystals in order (meant for one composition: every pair is compared): the position of the first
+    crystal each one matches, its own position when it matches no earlier one."""
     structures = _structures(group)
-    representatives: list = []
-    flags = []
-    for structure in structures:
-        is_new = not any(_same(structure, other) for other in representatives)
-        if is_new:
-            representatives.append(structure)
-        flags.append(is_new)
-    return flags
+    representatives: list[int] = []
+    firsts = []
+    for index, structure in enumerate(structures):
+        first = next((r for r in representatives if _same(structure, structures[r])), index)
+        if first == index:
+            representatives.append(index)
+        firsts.append(first)
+    return firsts
 
 
 def unique_mask(crystals: list[Crystal], workers: int | None = None) -> np.ndarray:
     """True for each crystal that does not duplicate an earlier one in the list."""
     groups = list(_key_groups(crystals, workers).values())
-    flags = parallel_map(
-        _first_occurrences, [[crystals[i] for i in g] for g in groups], workers, "uniqueness", unit="group"
+    firsts = parallel_map(
+        first_matches, [[crystals[i] for i in g] for g in groups], workers, "uniqueness", unit="group"
     )
     mask = np.zeros(len(crystals), dtype=bool)
-    for indices, group_flags in zip(groups, flags, strict=True):
-        mask[indices] = group_flags
+    for indices, group_firsts in zip(groups, firsts, strict=True):
+        mask[indices] = [first == position for position, first in enumerate(group_firsts)]
     return mask
 
 
