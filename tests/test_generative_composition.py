@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from autoperi.batch import CrystalBatch
 from autoperi.generative.composition import (
@@ -24,6 +25,7 @@ from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
 from autoperi.generative.templates import TemplateLibrary
 from autoperi.io.pymatgen_adapter import structure_from_crystal
 from autoperi.nn.painn import PaiNNConfig
+from autoperi.training.export import resolve_model_path
 
 TINY = CompositionConfig(hidden_dim=32, num_layers=1, num_heads=2, max_atoms=20, max_elements=8)
 
@@ -167,3 +169,30 @@ def test_shipped_mp20_composition_model_gives_few_many_element_cells_and_respect
     system = {3, 8, 15, 26}
     restricted = model.sample(torch.full((20,), 10), torch.Generator().manual_seed(2), sorted(system))
     assert len(restricted) == 200 and set(restricted.tolist()) <= system
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_the_configured_dropout_reaches_every_transformer_layer(rate):
+    model = CompositionModel(replace(TINY, num_layers=2, dropout=rate))
+    rates = {
+        module.p for layer in model.transformer.layers for module in layer.modules() if isinstance(module, nn.Dropout)
+    }
+    rates |= {layer.self_attn.dropout for layer in model.transformer.layers}
+    assert rates == {rate}
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_a_dropout_outside_0_to_1_is_refused(rate):
+    with pytest.raises(ValueError, match="dropout"):
+        CompositionConfig(dropout=rate)
+
+
+def test_a_model_file_saved_without_a_dropout_field_loads_with_the_old_rate():
+    """Files from before the field (the shipped mp_20-composition among them) build layers with dropout 0.1."""
+    from autoperi.training.export import load_model
+
+    payload = torch.load(resolve_model_path("mp_20-composition"), map_location="cpu", weights_only=True)
+    assert "dropout" not in payload["config"]["model"]
+    model, config, _ = load_model("mp_20-composition", "composition")
+    assert config.model.dropout == 0.1
+    assert model.transformer.layers[0].dropout.p == 0.1

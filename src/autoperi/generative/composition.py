@@ -89,6 +89,7 @@ class CompositionConfig:
     max_atoms: int = 20
     max_elements: int = 8  # longer compositions are left out of training (and cannot be sampled)
     element_order: str = "atomic_number"  # or "mendeleev": the order of a composition's elements in its tokens
+    dropout: float = 0.1  # the transformer layers' dropout rate (attention and feed-forward), in training only
     # An [ionic]/[other] token after the cell size; ionic compositions are (element, oxidation state) tokens
     # that end only at zero total charge (autoperi.generative.charge_grammar). The model also sees the charge
     # placed and the atoms left after every token.
@@ -119,6 +120,7 @@ class CompositionConfig:
     neutral_share_model: tuple[float, ...] = ()
     neutral_calibration: bool = True
     training_only_fields: ClassVar[tuple[str, ...]] = (
+        "dropout",
         "structure_model",
         "structure_strategy",
         "temperature",
@@ -137,6 +139,8 @@ class CompositionConfig:
             raise ValueError("top_p must be in (0, 1]")
         if not isinstance(self.charge_grammar, bool):
             raise ValueError("charge_grammar must be true or false")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
         if not 0 <= self.condition_dropout < 1:
             raise ValueError("condition_dropout must be in [0, 1)")
         unknown = sorted(set(self.property_conditions) - set(PROPERTY_CONDITIONS))
@@ -305,7 +309,12 @@ class CompositionModel(nn.Module):
         self.embedding = nn.Embedding(self.vocabulary.size, hidden)
         self.position = nn.Embedding(self.length, hidden)
         layer = nn.TransformerEncoderLayer(
-            hidden, config.num_heads, dim_feedforward=4 * hidden, dropout=0.1, batch_first=True, norm_first=True
+            hidden,
+            config.num_heads,
+            dim_feedforward=4 * hidden,
+            dropout=config.dropout,
+            batch_first=True,
+            norm_first=True,
         )
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)
