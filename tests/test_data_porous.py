@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import sys
 from collections import Counter
 
 import pandas as pd
@@ -69,3 +71,50 @@ def test_data_info_on_a_porous_set(small_zeolite_root, capsys):
     assert main(["data", "info", "zeolites_iza", "--root", root, "--split", "test", "--max-atoms", "1000"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.split()[:5] == ["test", "3", "0", "relaxed,", "15%"] for line in lines), lines[:4]
+
+
+needs_core_mof = pytest.mark.skipif(
+    importlib.util.find_spec("CoRE_MOF") is None, reason="core-mof (the extra autoperi[porous]) is not installed"
+)
+# Four small cells of CoRE MOF 2014 (its archive is the smallest: 7 MB): three hash into val
+CORE_MOF_IDS = {"PIYZAZ_clean", "JUTCUW_clean", "FIGXEY_clean", "KECRAL10_clean"}
+
+
+def test_a_core_mof_split_ignores_the_cleaning_suffix():
+    spec = porous_set("core_mof")
+    for refcode in ("ABAVIJ", "ACODUT", "1499489-acs.cgd.6b01265_1499490", "JUTCUW"):
+        splits = {spec.split_of(f"{refcode}_{suffix}") for suffix in ("clean", "freeONLY", "charged", "SL_part")}
+        assert splits == {held_out_split(refcode)}
+    assert spec.split_of("JUTCUW_SL") == spec.split_of("JUTCUW_clean") == "val"
+    assert spec.split_of("PIYZAZ_clean") == "train"
+    assert spec.split_names()[3:] == ["fsr_train", "fsr_val", "fsr_test", "2014_train", "2014_val", "2014_test"]
+
+
+@needs_core_mof
+def test_core_mof_loads_from_the_package_export(tmp_path, monkeypatch, capsys):
+    import CoRE_MOF
+
+    from autoperi.data.porous import export_core_mof
+
+    path = export_core_mof("2014", tmp_path / "core_mof" / "2014.csv.gz", CORE_MOF_IDS)
+    table = pd.read_csv(path).set_index("material_id")
+    assert set(table.index) == CORE_MOF_IDS
+    # the package's own reader (it scans the whole archive per entry: one entry only)
+    assert table.cif["KECRAL10_clean"] == CoRE_MOF.get_CIF_structure_data("2014", "KECRAL10_clean").decode()
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    val = load_split("core_mof", "2014_val", tmp_path)
+    assert sorted(c.id for c in val) == ["FIGXEY_clean", "JUTCUW_clean", "KECRAL10_clean"]
+    assert all(c.num_atoms > 0 and c.is_bulk for c in val)
+    args = ["data", "info", "core_mof", "--root", str(tmp_path), "--split", "2014_train", "--split", "2014_val"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split()[:4] == ["2014_val", "3", "0", "2014,"] for line in lines), lines[:4]
+    assert any(line.split()[:4] == ["2014_train", "1", "0", "2014,"] for line in lines), lines[:4]
+
+
+def test_without_the_package_core_mof_fails_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "CoRE_MOF", None)  # import CoRE_MOF raises ImportError
+    monkeypatch.setitem(sys.modules, "CoRE_MOF.data", None)
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DatasetError, match=r"pip install 'autoperi\[porous\]'"):
+        load_split("core_mof", "test", tmp_path)

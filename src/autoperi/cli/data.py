@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     info.add_argument(
         "target",
-        help=f"a dataset name (mp_20, perov_5, carbon_24, zeolites_iza, core_cof, {EXAMPLE_NAME}) or a path",
+        help=f"a dataset name (mp_20, perov_5, carbon_24, zeolites_iza, core_cof, core_mof, {EXAMPLE_NAME}) or a path",
     )
     info.add_argument("--split", action="append", help="only these splits of a named dataset (repeatable)")
     info.add_argument("--root", help="data root (default: $AUTOPERI_DATA_ROOT, else ../shared/data)")

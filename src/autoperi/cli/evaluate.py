@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from autoperi.cli.engine import add_scheduler_option
+from autoperi.metrics.zeopp_adapter import PoreSettings  # numpy only: --help stays light
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +54,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fingerprint only symmetry-distinct sites (~1.4x faster, differs from the reference by <5e-3)",
     )
     parser.add_argument("--bond-cutoff", type=float, default=3.5, help="recon: neighbour cut-off in Å")
+    parser.add_argument(
+        "--probe-radius",
+        type=float,
+        default=PoreSettings().probe_radius,
+        help="a porous reference (zeolites_iza, core_cof, core_mof) adds Zeo++ pore descriptors (extra "
+        "autoperi[porous]), their Wasserstein distances, DIR/pores.png and DIR/pores_*.csv: the probe radius in Å "
+        f"of the accessible surface and volume (default {PoreSettings().probe_radius})",
+    )
     parser.set_defaults(func=run_evaluate)
 
 
@@ -115,6 +124,7 @@ def _run_dng(args: argparse.Namespace, report, reference):
         hull_function=hull_function,
         stability_threshold=args.stability_threshold,
         generated_sources=[Path(args.input)],
+        pore_settings=PoreSettings(probe_radius=args.probe_radius),
     )
     return evaluate_dng(report.crystals, reference, options, n_unreadable=report.num_skipped)
 

@@ -12,7 +12,7 @@ from autoperi.crystal import Crystal
 from autoperi.data.cache import cache_path, read_cached, write_cache
 from autoperi.data.paths import data_root
 from autoperi.data.polymers import POLYMER_SET, load_polymer_split
-from autoperi.data.porous import POROUS_SETS, load_porous_split
+from autoperi.data.porous import POROUS_SETS, POROUS_SPLITS, load_porous_split, porous_file
 from autoperi.data.registry import dataset_spec
 from autoperi.errors import DatasetError
 from autoperi.io.readers import ReadReport, read_crystals
@@ -85,6 +85,14 @@ def split_file(name: str, split: str, root: Path | None = None) -> Path:
 
 
 def available_splits(name: str, root: Path | None = None) -> list[str]:
+    """The published splits whose files are present; a porous set's ``train``, ``val``, ``test`` where its
+    primary file is."""
+    if name in POROUS_SETS:
+        try:
+            porous_file(name, next(iter(POROUS_SETS[name].files)), root)
+        except DatasetError:
+            return []
+        return list(POROUS_SPLITS)
     dataset_spec(name)
     present = []
     for split in FILE_SPLITS:

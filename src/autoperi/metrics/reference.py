@@ -48,8 +48,9 @@ def _read_path(path: Path) -> ReferenceSet:
 
 def _is_dataset(name: str) -> bool:
     from autoperi.data import DATASETS
+    from autoperi.data.porous import POROUS_SETS
 
-    return name in DATASETS
+    return name in DATASETS or name in POROUS_SETS
 
 
 def load_reference(spec: str) -> ReferenceSet:

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from autoperi.metrics.porous import PORE_PROPERTIES, PORE_PROPERTY_UNITS
 from autoperi.metrics.suite import Evaluation
+from autoperi.metrics.zeopp_adapter import PORE_COLUMNS, PORE_UNITS
 
 # Metric name -> (label in the report, format, what it means).
 METRIC_DESCRIPTIONS: dict[str, tuple[str, str, str]] = {
@@ -59,6 +61,16 @@ METRIC_DESCRIPTIONS: dict[str, tuple[str, str, str]] = {
     "lattice_length_mse": ("Lattice-length MSE", "f4", "Å²"),
     "lattice_angle_mse": ("Lattice-angle MSE", "f3", "deg²"),
     "atom_type_accuracy": ("Atom-type accuracy", "pct", "atoms with the right element, by index"),
+    "zeolite_valid": ("Zeolite framework validity", "pct", "every Si bonded to 4 O and every O to 2 Si"),
+    "reference_zeolite_valid": ("Zeolite validity (reference)", "pct", "the same rule on the reference"),
+    **{
+        f"wdist_{name}": (
+            f"W({name})",
+            "f4",
+            f"Wasserstein distance of Zeo++'s {name} ({PORE_UNITS[name]}), valid sample vs reference",
+        )
+        for name in PORE_COLUMNS
+    },
 }
 TASK_TITLES = {"dng": "De novo generation", "csp": "Structure prediction", "recon": "Reconstruction"}
 
@@ -118,7 +130,12 @@ def _notes(evaluation: Evaluation) -> list[str]:
     if metrics.get("n_unreadable"):
         notes.append(f"{metrics['n_unreadable']} input entries could not be read; they count as invalid.")
     if "default" in str(settings.get("coverage_cutoffs_from", "")):
-        notes.append("The reference's dataset is unknown: MP-20's COV cut-offs were used (see --cutoffs).")
+        notes.append(f"MP-20's COV cut-offs were used ({settings['coverage_cutoffs_from']}; see --cutoffs).")
+    if str(settings.get("pore_descriptors", "")).startswith("skipped"):
+        notes.append(f"Pore descriptors {settings['pore_descriptors']}")
+    failed = metrics.get("n_pores_generated_failed", 0) + metrics.get("n_pores_reference_failed", 0)
+    if failed:
+        notes.append(f"Zeo++ could not describe {failed} crystals (left out of the pore distances; see pores_*.csv).")
     if metrics.get("n_targets_without_candidates"):
         notes.append(f"{metrics['n_targets_without_candidates']} reference crystals have no prediction.")
     if metrics.get("n_unpaired_predictions"):
@@ -195,6 +212,8 @@ def write_plots(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         if distance is not None:
             axis.set_title(f"Wasserstein distance {distance:.4f}")
         written.append(_save(figure, out_dir / f"{name}.png"))
+    if evaluation.pores is not None:
+        written.append(_pore_plot(evaluation, out_dir / "pores.png"))
     if evaluation.e_hull is not None and np.isfinite(evaluation.e_hull).any():
         figure, axis = plt.subplots(figsize=(6, 4))
         axis.hist(evaluation.e_hull[np.isfinite(evaluation.e_hull)], bins=50)
@@ -203,6 +222,34 @@ def write_plots(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         axis.set_ylabel("crystals")
         written.append(_save(figure, out_dir / "e_hull.png"))
     return written
+
+
+def _pore_plot(evaluation: Evaluation, path: Path) -> Path:
+    """One panel per pore descriptor (and density): the generated sample against the reference."""
+    import matplotlib.pyplot as plt
+
+    assert evaluation.pores is not None
+    generated, reference = evaluation.pores.generated, evaluation.pores.reference
+    figure, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for axis, name in zip(axes.ravel(), PORE_PROPERTIES, strict=True):
+        if reference.rows:
+            _histogram(axis, generated.values(name), reference.values(name), integer=False)
+        axis.set_xlabel(f"{name} ({PORE_PROPERTY_UNITS[name]})")
+        axis.set_ylabel("probability density")
+        distance = evaluation.metrics.get(f"wdist_{name}")
+        if distance is not None:
+            axis.set_title(f"Wasserstein distance {distance:.4g}")
+    return _save(figure, path)
+
+
+def write_pore_tables(evaluation: Evaluation, out_dir: Path) -> list[Path]:
+    """``pores_generated.csv`` and ``pores_reference.csv``: one row per crystal Zeo++ described."""
+    from autoperi.io.tables import write_rows
+
+    if evaluation.pores is None:
+        return []
+    tables = {"generated": evaluation.pores.generated, "reference": evaluation.pores.reference}
+    return [write_rows(table.rows, out_dir / f"pores_{side}.csv") for side, table in tables.items() if table.rows]
 
 
 def _save(figure, path: Path) -> Path:
@@ -215,11 +262,13 @@ def _save(figure, path: Path) -> Path:
 
 
 def write_all(evaluation: Evaluation, out_dir: Path, input_label: str) -> list[Path]:
-    """Write metrics.json, report.md and the plots into ``out_dir``; return the paths written."""
+    """Write metrics.json, report.md, the pore tables of a porous reference and the plots into ``out_dir``;
+    return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(evaluation, out_dir)
     return [
         write_metrics_json(evaluation, out_dir / "metrics.json", input_label),
         write_report_md(evaluation, out_dir / "report.md", input_label, plots),
+        *write_pore_tables(evaluation, out_dir),
         *plots,
     ]

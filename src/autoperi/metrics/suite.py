@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,21 @@ from autoperi.metrics.distribution import (
     sample_valid,
     wasserstein_distances,
 )
+from autoperi.metrics.porous import (
+    ZEOLITE_DATASETS,
+    PoreComparison,
+    cached_pore_table,
+    is_porous_reference,
+    pore_counts,
+    pore_table,
+    pore_wasserstein_distances,
+    zeolite_validity,
+)
 from autoperi.metrics.reference import ReferenceSet
 from autoperi.metrics.stability import DEFAULT_STABILITY_THRESHOLD, HullFunction, e_above_hull
 from autoperi.metrics.uniqueness import novel_mask, unique_mask
 from autoperi.metrics.validity import is_compositionally_valid, is_structurally_valid
+from autoperi.metrics.zeopp_adapter import PoreSettings
 from autoperi.parallel import parallel_map
 
 
@@ -42,6 +53,7 @@ class DngOptions:
     sun: bool = False
     hull_function: HullFunction | None = None
     stability_threshold: float = DEFAULT_STABILITY_THRESHOLD
+    pore_settings: PoreSettings = field(default_factory=PoreSettings)  # used when the reference is porous
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Evaluation:
     generated_properties: dict[str, np.ndarray] = field(default_factory=dict)
     reference_properties: dict[str, np.ndarray] = field(default_factory=dict)
     e_hull: np.ndarray | None = None
+    pores: PoreComparison | None = None  # a porous reference's pore tables (autoperi.metrics.porous)
 
 
 class _Timer:
@@ -89,6 +102,8 @@ def coverage_cutoffs(reference: ReferenceSet, cutoffs: tuple[float, float] | Non
         return cutoffs, "given"
     if reference.dataset in COVERAGE_CUTOFFS:
         return COVERAGE_CUTOFFS[reference.dataset], reference.dataset
+    if reference.dataset is not None:
+        return COVERAGE_CUTOFFS["mp_20"], f"mp_20 (default: none published for {reference.dataset})"
     return COVERAGE_CUTOFFS["mp_20"], "mp_20 (default: reference dataset unknown)"
 
 
@@ -135,6 +150,8 @@ def evaluate_dng(
     )
     if options.novelty is not None:
         _add_uniqueness_novelty(evaluation, generated, valid, options, timer)
+    if is_porous_reference(reference.dataset):
+        _add_porous(evaluation, generated, sample, reference, options, timer)
     return evaluation
 
 
@@ -181,6 +198,49 @@ def _add_uniqueness_novelty(
     )
     evaluation.settings["e_hull_source"] = source
     evaluation.e_hull = e_hull
+
+
+def _add_porous(
+    evaluation: Evaluation,
+    generated: list[Crystal],
+    sample: np.ndarray,
+    reference: ReferenceSet,
+    options: DngOptions,
+    timer: _Timer,
+) -> None:
+    """Zeolite validity, then pore descriptors of the Wasserstein sample and of the reference (cached) and their
+    Wasserstein distances (:mod:`autoperi.metrics.porous`); without pyzeo the descriptors are skipped, noted."""
+    from autoperi.errors import AutoPeriError
+    from autoperi.metrics.zeopp_adapter import require_pyzeo
+
+    metrics = evaluation.metrics
+    if reference.dataset in ZEOLITE_DATASETS:
+        valid = timer.run("zeolite_validity", zeolite_validity, generated, options.workers)
+        reference_valid = timer.run("zeolite_validity_reference", zeolite_validity, reference.crystals, options.workers)
+        metrics["zeolite_valid"] = float(valid.sum() / metrics["n_generated"])
+        metrics["reference_zeolite_valid"] = float(reference_valid.mean())
+    try:
+        require_pyzeo()
+    except AutoPeriError as error:
+        evaluation.settings["pore_descriptors"] = f"skipped: {error}"
+        return
+    settings = options.pore_settings
+    crystals, sources, read_options = reference.crystals, reference.sources, reference.read_options
+    reference_pores, cached = timer.run(
+        "pores_reference", cached_pore_table, crystals, sources, read_options, settings, options.workers
+    )
+    sampled = [generated[i] for i in sample]
+    generated_pores = timer.run("pores_generated", pore_table, sampled, settings, options.workers)
+    evaluation.pores = PoreComparison(generated_pores, reference_pores)
+    metrics.update(pore_wasserstein_distances(generated_pores, reference_pores))
+    metrics.update(pore_counts(evaluation.pores))
+    evaluation.settings.update(
+        {
+            "pore_descriptors": "Zeo++ (pyzeo) on the Wasserstein sample and on every reference crystal",
+            "pore_settings": asdict(settings),
+            "reference_pores_cached": cached,
+        }
+    )
 
 
 def evaluate_csp(
