@@ -34,6 +34,7 @@ def score_model(path: Path, targets: list, args: argparse.Namespace) -> dict:
     from autoperi.training.export import lineage_totals, load_model
 
     model, _, metadata = load_model(str(path), "crystal_flow")
+    model.config.frac_anneal = args.frac_anneal
     compositions = [t.atomic_numbers for t in targets]
     started = time.perf_counter()
     candidates = generate(model, [len(c) for c in compositions], compositions, args.steps, seed=args.seed)
@@ -51,6 +52,7 @@ def score_model(path: Path, targets: list, args: argparse.Namespace) -> dict:
         "split": f"{args.dataset}/{args.split}",
         "steps": args.steps,
         "seed": args.seed,
+        "frac_anneal": args.frac_anneal,
         "sampling_seconds": round(sampling_seconds, 1),
     }
 
@@ -98,6 +100,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="first COUNT crystals of the split")
     parser.add_argument("--steps", type=int, default=50, help="integration steps")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--frac-anneal",
+        type=float,
+        default=0.0,
+        help="coordinate anti-annealing for every model (default 0, as in the earliest rows; not the file's own)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--png", type=Path)
@@ -108,8 +116,16 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     split = f"{args.dataset}/{args.split}"
-    same = {"split": split, "n_targets": str(args.count), "steps": str(args.steps), "seed": str(args.seed)}
-    rows = [row for row in read_rows(args.csv) if all(row[key] == value for key, value in same.items())]
+    same = {
+        "split": split,
+        "n_targets": str(args.count),
+        "steps": str(args.steps),
+        "seed": str(args.seed),
+        "frac_anneal": str(args.frac_anneal),
+    }
+    # rows written before the frac_anneal column were all sampled without anti-annealing
+    rows = [{"frac_anneal": "0.0", **row} for row in read_rows(args.csv)]
+    rows = [row for row in rows if all(row[key] == value for key, value in same.items())]
     done = {row["model"] for row in rows}
     targets = list(load_split(args.dataset, args.split))[: args.count]
     args.csv.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +135,10 @@ def main() -> None:
             print(rows[-1], flush=True)
             write_rows(sorted(rows, key=lambda row: float(row["cpu_hours"])), args.csv)
     if args.png and rows:
-        title = f"CSP flow, {split}, first {args.count}, k = 1, {args.steps} steps, seed {args.seed}"
+        title = (
+            f"CSP flow, {split}, first {args.count}, k = 1, {args.steps} steps, seed {args.seed}, "
+            f"anti-annealing {args.frac_anneal:g}"
+        )
         plot(rows, args.png, title)
 
 
