@@ -8,7 +8,8 @@ candidate (k = 1, raw, no relaxation) for each of the first ``--count`` crystals
 ``lowdata_val``, the held-out slice of the low-data protocol: never the test split), scored with
 StructureMatcher as in DiffCSP. CPU-hours are the ``total_cpu_seconds`` (or, for older files,
 ``cpu_seconds_this_run``) each model file records over its training lineage. Rows already in ``--csv``
-(same file and settings) are kept, so the command can be rerun as new snapshots appear.
+are kept (rows of other settings too; the plot shows this command's settings only), so the command can be
+rerun as new snapshots appear.
 """
 
 from __future__ import annotations
@@ -124,9 +125,12 @@ def main() -> None:
         "frac_anneal": str(args.frac_anneal),
     }
     # rows written before the frac_anneal column were all sampled without anti-annealing
-    rows = [{"frac_anneal": "0.0", **row} for row in read_rows(args.csv)]
-    rows = [row for row in rows if all(row[key] == value for key, value in same.items())]
-    done = {row["model"] for row in rows}
+    rows = [{**row, "frac_anneal": row.get("frac_anneal", "0.0")} for row in read_rows(args.csv)]
+
+    def matching() -> list[dict]:
+        return [row for row in rows if all(str(row[key]) == value for key, value in same.items())]
+
+    done = {row["model"] for row in matching()}
     targets = list(load_split(args.dataset, args.split))[: args.count]
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     for path in model_files(args.models):
@@ -134,12 +138,12 @@ def main() -> None:
             rows.append(score_model(path, targets, args))
             print(rows[-1], flush=True)
             write_rows(sorted(rows, key=lambda row: float(row["cpu_hours"])), args.csv)
-    if args.png and rows:
+    if args.png and matching():
         title = (
             f"CSP flow, {split}, first {args.count}, k = 1, {args.steps} steps, seed {args.seed}, "
             f"anti-annealing {args.frac_anneal:g}"
         )
-        plot(rows, args.png, title)
+        plot(matching(), args.png, title)
 
 
 if __name__ == "__main__":

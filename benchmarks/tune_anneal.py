@@ -24,7 +24,7 @@ def anneal_config(config: dict) -> dict:
     return model
 
 
-def score(model, config, crystals, steps: int, seed: int) -> dict:
+def score(model, config, crystals, steps: int, seed: int, method: str = "euler") -> dict:
     from autoperi.generative.model_types import MODEL_TYPES
     from autoperi.generative.sampling import generate, reconstruct_crystals
     from autoperi.metrics.csp import match_rate_and_rmse
@@ -34,7 +34,7 @@ def score(model, config, crystals, steps: int, seed: int) -> dict:
         predictions = reconstruct_crystals(autoencoder(model), crystals, steps, seed)
     else:
         compositions = [c.atomic_numbers for c in crystals]
-        predictions = generate(model, [len(c) for c in compositions], compositions, steps, seed=seed)
+        predictions = generate(model, [len(c) for c in compositions], compositions, steps, method, seed=seed)
     result = match_rate_and_rmse([[p] for p in predictions], crystals)
     return {key: result[key] for key in ("match_rate", "rmse")}
 
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--values", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0, 5.0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--method", default="euler", help="ODE method (structure-prediction flows only)")
     parser.add_argument("--write", action="store_true", help="store the best value in the model file")
     args = parser.parse_args()
 
@@ -66,7 +67,7 @@ def main() -> None:
     results = {}
     for value in args.values:
         flow.config.frac_anneal = value
-        results[value] = score(model, config, crystals, args.steps, args.seed)
+        results[value] = score(model, config, crystals, args.steps, args.seed, args.method)
         print(json.dumps({"frac_anneal": value, **results[value]}), flush=True)
     best = max(results, key=lambda v: (results[v]["match_rate"], -(results[v]["rmse"] or 1e9)))
     print(f"best frac_anneal on {args.dataset}/{args.split} ({len(crystals)} crystals): {best}")

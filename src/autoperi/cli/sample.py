@@ -11,12 +11,14 @@ if TYPE_CHECKING:
     from autoperi.training.config import TrainConfig
 
 
-def add_sampling_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+def add_sampling_options(parser: argparse.ArgumentParser, default_out: str, default_steps: int = 50) -> None:
     from autoperi.choices import INTEGRATION_METHODS
 
     parser.add_argument("--model", help="a shipped model name or a model.pt / run folder (default: MP-20 model)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same crystals)")
-    parser.add_argument("--steps", type=int, default=50, help="ODE integration steps (default: 50)")
+    parser.add_argument(
+        "--steps", type=int, default=default_steps, help=f"ODE integration steps (default: {default_steps})"
+    )
     parser.add_argument(
         "--method",
         default="euler",
