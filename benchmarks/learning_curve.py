@@ -84,7 +84,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         axis.plot(hours, [100 * float(row["match_rate"]) for row in run_rows], "o-", markersize=3, label=name)
     axis.set_xlabel("training CPU-hours over the lineage (2-core machine, 1 torch thread)")
     axis.set_ylabel("match rate, k = 1 (%)")
-    axis.set_title(title, fontsize=9)
+    axis.set_title(title, fontsize=8)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()
@@ -141,7 +141,7 @@ def main() -> None:
     if args.png and matching():
         title = (
             f"CSP flow, {split}, first {args.count}, k = 1, {args.steps} steps, seed {args.seed}, "
-            f"anti-annealing {args.frac_anneal:g}"
+            f"frac_anneal {args.frac_anneal:g}"
         )
         plot(matching(), args.png, title)
 
