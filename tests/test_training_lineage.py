@@ -15,11 +15,13 @@ from autoperi.training.export import load_model
 from autoperi.training.train import train
 
 
-def tiny_config(max_steps: int, lattice_weight: float = 1.0, **changes) -> TrainConfig:
+def tiny_config(max_steps: int, lattice_weight: float = 1.0, frac_anneal: float = 0.0, **changes) -> TrainConfig:
     network = PaiNNConfig(hidden_dim=16, num_layers=1, num_radial=8, cutoff=5.0, max_neighbors=12, time_dim=8)
     return TrainConfig(
         name="tiny-lineage",
-        model=CrystalFlowConfig(mode="csp", network=network, max_atoms=20, lattice_weight=lattice_weight),
+        model=CrystalFlowConfig(
+            mode="csp", network=network, max_atoms=20, lattice_weight=lattice_weight, frac_anneal=frac_anneal
+        ),
         data=DataConfig(batch_size=8, max_val_crystals=16),
         optim=OptimConfig(max_steps=max_steps, warmup_steps=1),
         log_every_steps=1,
@@ -37,10 +39,10 @@ def test_snapshots_and_init_from_accumulate_steps_and_cpu_seconds(tmp_path, shar
     base_metadata = load_model(base)[2]
     assert base_metadata["total_steps"] == 2
 
-    reweighted = tiny_config(1, lattice_weight=0.25, snapshot_every_steps=1, init_from=str(base))
-    continued = train(reweighted, tmp_path / "more", progress=False)  # loss weights may change along a lineage
+    reweighted = tiny_config(1, 0.25, frac_anneal=8.0, snapshot_every_steps=1, init_from=str(base))
+    continued = train(reweighted, tmp_path / "more", progress=False)  # loss and sampling settings may change
     _, continued_config, metadata = load_model(continued)
-    assert continued_config.model.lattice_weight == 0.25
+    assert (continued_config.model.lattice_weight, continued_config.model.frac_anneal) == (0.25, 8.0)
     assert (metadata["steps"], metadata["total_steps"]) == (1, 3)
     assert metadata["total_cpu_seconds"] > base_metadata["total_cpu_seconds"]
     assert (tmp_path / "more" / "snapshots" / "step_000003.pt").exists()

@@ -69,8 +69,9 @@ class CrystalFlowConfig:
     # Sampling only: coordinate velocities are scaled by (1 + frac_anneal * t) (inference anti-annealing,
     # as in FlowMM); it sharpens positions late on the path. Tuned on a validation split, stored per model.
     frac_anneal: float = 0.0
-    # Loss weights shape training only: a lineage may change them when it continues (init_from).
-    training_only_fields: ClassVar[tuple[str, ...]] = ("frac_weight", "lattice_weight", "type_weight")
+    # Loss weights shape training only and frac_anneal sampling only: a lineage may change them when it
+    # continues (init_from); the continued model keeps this config's values.
+    training_only_fields: ClassVar[tuple[str, ...]] = ("frac_weight", "lattice_weight", "type_weight", "frac_anneal")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
