@@ -176,3 +176,24 @@ def test_integrate_rejects_bad_arguments():
         integrate(lambda s, t: s, {"x": torch.zeros(1, 1)}, space, method="leapfrog")
     with pytest.raises(ValueError, match="at least 1"):
         integrate(lambda s, t: s, {"x": torch.zeros(1, 1)}, space, steps=0)
+
+
+def test_centred_euclidean_keeps_every_group_centred_and_never_wraps(generator):
+    """With remove_translation, base draws and velocities have zero mean per group, so a path from a centred
+    base point to centred data stays centred; values far outside any unit interval are kept as they are."""
+    space = Euclidean(scale=30.0, remove_translation=True)
+    group = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    x0 = space.sample_base((7, 1), generator, group).double()
+    torch.testing.assert_close(group_mean(x0, group), torch.zeros_like(x0), atol=1e-5, rtol=0)  # drawn in float32
+    x0 = x0 - group_mean(x0, group)
+    assert x0.abs().max() > 1.0  # Å-scale heights: nothing is reduced modulo 1
+    x1 = torch.randn(7, 1, generator=generator, dtype=torch.float64)
+    x1 = x1 - group_mean(x1, group)
+    velocity = space.target_velocity(x0, x1, group)
+    torch.testing.assert_close(velocity, x1 - x0)  # centred endpoints: the projection changes nothing
+    drift = space.project(x0, velocity + 5.0, group)
+    torch.testing.assert_close(drift, velocity)  # a common translation is removed
+    for t in (0.25, 0.5, 1.0):
+        point = space.interpolate(x0, x1, torch.full((7, 1), t, dtype=torch.float64), group)
+        torch.testing.assert_close(group_mean(point, group), torch.zeros_like(point))
+    assert Euclidean(remove_translation=True).sample_base((4, 1), generator).abs().sum() > 0  # no groups: no centring

@@ -54,19 +54,33 @@ class Manifold(ABC):
 
 
 class Euclidean(Manifold):
-    """R^d with a standard normal base (latents, or any unconstrained parameterisation)."""
+    """R^d with a normal base of standard deviation ``scale`` (latents, or any unconstrained parameterisation).
 
-    def __init__(self, scale: float = 1.0) -> None:
+    With ``remove_translation``, each group is centred: base draws have zero mean within each group and so do
+    velocities, so a path from a centred base point stays centred (the data must be centred too) and no
+    sample is ever translated as a whole. Without groups nothing is centred.
+    """
+
+    def __init__(self, scale: float = 1.0, remove_translation: bool = False) -> None:
         self.scale = scale
+        self.remove_translation = remove_translation
 
     def sample_base(self, shape, generator=None, group=None):
-        return self.scale * torch.randn(shape, generator=generator)
+        draw = self.scale * torch.randn(shape, generator=generator)
+        if self.remove_translation and group is not None:
+            return draw - group_mean(draw, group.to(draw.device))
+        return draw
 
     def log(self, x, y):
         return y - x
 
     def exp(self, x, velocity):
         return x + velocity
+
+    def project(self, x, velocity, group=None):
+        if self.remove_translation and group is not None:
+            return velocity - group_mean(velocity, group)
+        return velocity
 
 
 class FlatTorus(Manifold):

@@ -12,6 +12,7 @@ from autoperi.generative.autoencoder import AutoencoderConfig, PeriodicAutoencod
 from autoperi.generative.composition import CompositionConfig, CompositionModel
 from autoperi.generative.crystal_flow import CrystalFlow, CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig, LatentGenerator
+from autoperi.generative.slab_flow import SlabFlow, SlabFlowConfig
 from autoperi.nn.regressor import PropertyRegressor, PropertyRegressorConfig
 
 
@@ -40,6 +41,8 @@ MODEL_TYPES: dict[str, ModelType] = {
     "composition": ModelType(CompositionConfig, CompositionModel, composition_first=True),
     # the judge of property-targeted generation (autoperi.metrics.properties), never a generator
     "property_regressor": ModelType(PropertyRegressorConfig, PropertyRegressor),
+    # slab structure prediction for a given cell and composition (benchmarks/slab_csp.py), trained on slabs
+    "slab_flow": ModelType(SlabFlowConfig, SlabFlow),
 }
 GENERATOR_TYPES = tuple(name for name, kind in MODEL_TYPES.items() if kind.generator)
 COMPOSITION_TYPES = tuple(name for name, kind in MODEL_TYPES.items() if kind.composition_first)

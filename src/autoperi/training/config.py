@@ -15,6 +15,7 @@ from autoperi.generative.composition import CompositionConfig
 from autoperi.generative.crystal_flow import CrystalFlowConfig
 from autoperi.generative.latent_flow import LatentFlowConfig
 from autoperi.generative.model_types import MODEL_TYPES
+from autoperi.generative.slab_flow import SlabFlowConfig
 from autoperi.nn.networks import NETWORK_KINDS, NetworkConfig, network_config_type
 from autoperi.nn.regressor import PropertyRegressorConfig
 from autoperi.physics.losses import PhysicsLossConfig
@@ -28,6 +29,10 @@ class DataConfig:
     batch_size: int = 64
     max_atoms: int = 20
     max_val_crystals: int = 512
+    # > 0: train on slabs (autoperi.data.slabs, default settings, cached) cut from a seeded subsample of this
+    # many bulk crystals of the training split, and of val_slab_bulks (0: as many) of the validation split
+    slab_bulks: int = 0
+    val_slab_bulks: int = 0
 
 
 @dataclass
@@ -44,9 +49,10 @@ class OptimConfig:
 class TrainConfig:
     name: str = "perov_5-crystal_flow"
     model_type: str = "crystal_flow"
-    model: CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig | CompositionConfig | PropertyRegressorConfig = (
-        field(default_factory=CrystalFlowConfig)
-    )
+    model: (
+        CrystalFlowConfig | AutoencoderConfig | LatentFlowConfig | CompositionConfig | PropertyRegressorConfig
+        | SlabFlowConfig
+    ) = field(default_factory=CrystalFlowConfig)  # fmt: skip
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     physics: PhysicsLossConfig = field(default_factory=PhysicsLossConfig)  # all weights 0: no physics terms

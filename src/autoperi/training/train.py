@@ -28,8 +28,17 @@ SNAPSHOT_FOLDER = "snapshots"
 
 
 def _crystals(config: TrainConfig, split: str) -> list[Crystal]:
-    limit = config.data.max_atoms
-    return [c for c in load_split(config.data.dataset, split) if c.num_atoms <= limit]
+    """The crystals of a split up to ``data.max_atoms`` atoms: bulk crystals, or with ``data.slab_bulks`` the
+    slabs of that many of the split's bulk crystals (``data.val_slab_bulks`` for the validation split)."""
+    data = config.data
+    bulks = (data.val_slab_bulks or data.slab_bulks) if split == data.val_split else data.slab_bulks
+    if bulks:
+        from autoperi.data.slabs import load_slabs
+
+        crystals = load_slabs(data.dataset, split, limit=bulks)
+    else:
+        crystals = load_split(data.dataset, split)
+    return [c for c in crystals if c.num_atoms <= data.max_atoms]
 
 
 def _loader(crystals: list[Crystal], batch_size: int, shuffle: bool, seed: int) -> DataLoader:
