@@ -170,8 +170,8 @@ def thickness(crystal: Crystal) -> float:
     return cell_heights(crystal.lattice)[2] - crystal.vacuum_along(2)
 
 
-def keeps_vacuum(prediction: Crystal, target: Crystal, tolerance: float = 1.0) -> bool:
-    """Whether a predicted slab has at least ``MIN_VACUUM`` Å of vacuum along c and no less than its target's
-    minus ``tolerance`` Å."""
-    vacuum = prediction.vacuum_along(2)
-    return vacuum >= MIN_VACUUM and vacuum >= target.vacuum_along(2) - tolerance
+def keeps_vacuum(prediction: Crystal, minimum: float = MIN_VACUUM) -> bool:
+    """Whether a predicted slab still sits inside its cell along c with at least ``minimum`` Å of vacuum
+    between its top and the bottom of its periodic image."""
+    frac_c = prediction.frac_coords[:, 2]
+    return prediction.vacuum_along(2) >= minimum and frac_c.min() >= 0.0 and frac_c.max() < 1.0

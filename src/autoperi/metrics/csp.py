@@ -34,12 +34,21 @@ def _csp_matcher():
     return StructureMatcher(**CSP_MATCHER_SETTINGS)
 
 
+def _matchable(crystal: Crystal) -> Crystal:
+    """The crystal as StructureMatcher can compare it: a slab (pbc not all True) as its cell repeated in all
+    three directions, the vacuum keeping the images apart (pymatgen's matcher cannot Niggli-reduce a lattice
+    that is not periodic in 3-D and would report no match)."""
+    return crystal if crystal.is_bulk else crystal.copy(pbc=(True, True, True))
+
+
 def normalised_rms(prediction: Crystal, target: Crystal) -> float | None:
-    """StructureMatcher RMS distance (normalised by (V/N)^(1/3)), or None when the two do not match."""
+    """StructureMatcher RMS distance (normalised by (V/N)^(1/3)), or None when the two do not match. Slabs are
+    compared as their 3-D periodic cells, vacuum included (so (V/N)^(1/3) includes the vacuum)."""
     from autoperi.io.pymatgen_adapter import structure_from_crystal
 
+    pair = structure_from_crystal(_matchable(prediction)), structure_from_crystal(_matchable(target))
     try:
-        result = _csp_matcher().get_rms_dist(structure_from_crystal(prediction), structure_from_crystal(target))
+        result = _csp_matcher().get_rms_dist(*pair)
     except Exception:  # as the reference: a matcher failure is no match
         return None
     return None if result is None else float(result[0])
