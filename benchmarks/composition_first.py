@@ -18,8 +18,11 @@ W(density) over at most 1,000 valid crystals (as the evaluation suite draws them
 ``--no-matching``, StructureMatcher uniqueness and novelty against the pool. ``--temperatures`` and
 ``--top-p`` sample the composition model at each pair of them; ``--write T P`` stores the chosen pair
 (temperature, nucleus mass) in its model file; ``--calibrate-neutral DRAWS`` first stores the neutral shares
-of the training formulas and of DRAWS of the model's draws in it (autoperi.generative.neutral_calibration),
-and ``--valid-sample N`` scores only the N valid crystals of each folder that `autoperi evaluate` draws.
+of the training formulas and of DRAWS of the model's draws in it (autoperi.generative.neutral_calibration);
+``--element-count-prior`` first stores the training formulas' P(#elements | N) in it, before any neutral
+calibration, whose model shares are then those of draws with the prior
+(autoperi.generative.element_count_prior; ``--no-element-count-prior`` samples without it); and
+``--valid-sample N`` scores only the N valid crystals of each folder that `autoperi evaluate` draws.
 """
 
 from __future__ import annotations
@@ -140,32 +143,42 @@ def _store_sampling(model: str, temperature: float, top_p: float, split: str) ->
     torch.save(payload, path)
 
 
-def _store_neutral_calibration(model: str, count: int, seed: int, pseudo_count: float) -> None:
-    """Store the neutral shares of the model's training formulas and of ``count`` of its draws in its file."""
+# The sampling-only fields each calibration stores in a composition model's file.
+CALIBRATION_FIELDS = {
+    "neutral_calibration": ("neutral_share_data", "neutral_share_model"),
+    "element_count_prior": ("element_count_prior",),
+}
+
+
+def _store_calibration(model: str, kind: str, count: int, seed: int, pseudo_count: float) -> None:
+    """Store a calibration of the model from its training formulas in its file: ``neutral_calibration`` (the
+    neutral shares of the formulas and of ``count`` of its draws) or ``element_count_prior`` (P(k | N))."""
     from autoperi.data import load_split
     from autoperi.training.export import load_model, resolve_model_path
 
     composition_model, config, _ = load_model(model, "composition")
     training = [c.atomic_numbers for c in load_split(config.data.dataset, config.data.train_split)]
     started = time.process_time()
-    composition_model.calibrate_neutral_share(training, count, torch.Generator().manual_seed(seed), pseudo_count)
+    if kind == "neutral_calibration":
+        generator = torch.Generator().manual_seed(seed)
+        composition_model.calibrate_neutral_share(training, count, generator, pseudo_count)
+        draws = {"model_draws": count, "seed": seed, "element_count_prior": composition_model.element_counts_drawn}
+    else:
+        composition_model.calibrate_element_counts(training, pseudo_count)
+        draws = {}
     path = resolve_model_path(model)
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    payload["config"]["model"] |= {
-        "neutral_share_data": composition_model.config.neutral_share_data,
-        "neutral_share_model": composition_model.config.neutral_share_model,
-    }
-    payload["metadata"]["neutral_calibration"] = {
+    payload["config"]["model"] |= {name: getattr(composition_model.config, name) for name in CALIBRATION_FIELDS[kind]}
+    payload["metadata"][kind] = {
         "training_split": f"{config.data.dataset}/{config.data.train_split}",
-        "model_draws": count,
-        "seed": seed,
+        **draws,
         "pseudo_count": pseudo_count,
         "temperature": composition_model.config.temperature,
         "top_p": composition_model.config.top_p,
         "cpu_s": round(time.process_time() - started, 1),
     }
     torch.save(payload, path)
-    print(json.dumps(payload["metadata"]["neutral_calibration"] | {"path": str(path)}))
+    print(json.dumps(payload["metadata"][kind] | {"path": str(path)}))
 
 
 def _valid_subset(crystals: list, count: int) -> list:
@@ -197,16 +210,29 @@ def main() -> None:
         metavar="DRAWS",
         help="store the neutral shares of the training formulas and of DRAWS model draws in the model's file first",
     )
-    parser.add_argument("--pseudo-count", type=float, default=50.0, help="with --calibrate-neutral: shrinkage")
+    parser.add_argument(
+        "--element-count-prior",
+        action="store_true",
+        help="store the training formulas' P(#elements | cell size) in the model's file (before --calibrate-neutral)",
+    )
+    parser.add_argument(
+        "--pseudo-count", type=float, default=50.0, help="with --calibrate-neutral / --element-count-prior: shrinkage"
+    )
     parser.add_argument(
         "--no-neutral-calibration", action="store_true", help="sample the composition model without its correction"
+    )
+    parser.add_argument(
+        "--no-element-count-prior", action="store_true", help="sample the composition model without its prior"
     )
     parser.add_argument("--valid-sample", type=int, help="score only this many valid crystals of each sample folder")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.element_count_prior:
+        _store_calibration(args.composition_model, "element_count_prior", 0, args.seed, args.pseudo_count)
     if args.calibrate_neutral:
-        _store_neutral_calibration(args.composition_model, args.calibrate_neutral, args.seed, args.pseudo_count)
+        calibration = (args.composition_model, "neutral_calibration", args.calibrate_neutral)
+        _store_calibration(*calibration, args.seed, args.pseudo_count)
 
     from autoperi.batch import CrystalBatch
     from autoperi.data import load_split
@@ -224,6 +250,7 @@ def main() -> None:
 
         model, _, _ = load_model(args.composition_model, "composition")
         model.config.neutral_calibration = not args.no_neutral_calibration
+        model.config.use_element_count_prior = not args.no_element_count_prior
         with torch.no_grad():
             nll = round(float(model.eval().loss(CrystalBatch.from_crystals(test))["total"]), 4)
         if model.config.charge_grammar:
@@ -232,9 +259,10 @@ def main() -> None:
                 batch.atomic_numbers, batch.num_atoms, model.vocabulary, model.config.max_elements
             )
             rows[f"{args.reference_split}_split"] |= class_row(tokens[fits], model.vocabulary)
-        for temperature, top_p in itertools.product(
+        settings = itertools.product(
             args.temperatures or [model.config.temperature], args.top_p or [model.config.top_p]
-        ):
+        )
+        for temperature, top_p in settings if args.n else ():  # -n 0: only write a calibration
             model.config.temperature, model.config.top_p = temperature, top_p
             generator = torch.Generator().manual_seed(args.seed)
             counts = model.sample_num_atoms(args.n, generator)
@@ -244,7 +272,12 @@ def main() -> None:
             if model.config.charge_grammar:
                 row |= class_row(tokens, model.vocabulary)
             row |= {"neutral_corrected": model.neutral_corrected, "neutral_redraws": model.neutral_redraws}
-            model.neutral_redraws = 0
+            row |= {
+                "element_count_prior": model.element_counts_drawn,
+                "element_count_redraws": model.element_count_redraws,
+                "element_count_fallbacks": model.element_count_fallbacks,
+            }
+            model.neutral_redraws = model.element_count_redraws = model.element_count_fallbacks = 0
             rows[f"{args.composition_model} compositions, temperature {temperature}, top-p {top_p}"] = row
     for folder in args.samples_dir:
         crystals = read_crystals(folder).crystals

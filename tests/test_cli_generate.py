@@ -153,6 +153,7 @@ def test_csp_gives_k_candidates_of_the_formula(trained, tmp_path):
         ["sample", "--model", "COMPOSITION", "--structure-model", "MODEL"],
         ["sample", "--model", "MODEL", "--structure-model", "CSP"],
         ["sample", "--model", "MODEL", "--structure-strategy", "flow"],
+        ["sample", "--model", "MODEL", "--no-element-count-prior"],
         ["csp", "--formula", "SrTiO3", "--model", "COMPOSITION"],
         ["sample", "--model", "MODEL", "--space-group", "225"],
         ["sample", "--model", "COMPOSITION", "--band-gap", "3"],
@@ -282,7 +283,7 @@ def test_shipped_perov_csp_model_predicts_srtio3(tmp_path):
 
     assert "perov_5-crystal_flow_csp" in shipped_models()
     _, config, metadata = load_model("perov_5-crystal_flow_csp")
-    assert config.model.mode == "csp" and config.data.dataset == "perov_5" and metadata["steps"] == 4000
+    assert config.model.mode == "csp" and config.data.dataset == "perov_5" and metadata["total_steps"] == 8000
     arguments = ["csp", "--formula", "SrTiO3", "-k", "3", "--steps", "20", "--model", "perov_5-crystal_flow_csp"]
     assert main([*arguments, "--out", str(tmp_path)]) == 0
     candidates = read_crystals(tmp_path).crystals

@@ -55,6 +55,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with a composition model that stores its neutral shares: draw compositions without the correction "
         "that matches the training formulas' share of charge-neutral compositions",
     )
+    sample.add_argument(
+        "--no-element-count-prior",
+        action="store_true",
+        help="with a composition model that stores an element-count prior: let the model choose the number of "
+        "elements of each composition instead of drawing it from the training formulas' distribution",
+    )
     add_target_options(sample)
     add_sampling_options(sample, "samples")
     sample.set_defaults(func=run_sample)
@@ -138,10 +144,14 @@ def run_sample(args: argparse.Namespace) -> int:
     _check_counts(args.num, args.steps, args.batch_size, args.num_atoms)
     targets = _targets(args)
     model, config, _ = load_generator(args.model, args.structure_model, args.structure_strategy)
-    if args.no_neutral_calibration:
-        if not hasattr(model, "composition"):
-            raise AutoPeriError("--no-neutral-calibration goes with a composition model only")
-        model.composition.config.neutral_calibration = False
+    for flag, field in (
+        ("no_neutral_calibration", "neutral_calibration"),
+        ("no_element_count_prior", "use_element_count_prior"),
+    ):
+        if getattr(args, flag):
+            if not hasattr(model, "composition"):
+                raise AutoPeriError(f"--{flag.replace('_', '-')} goes with a composition model only")
+            setattr(model.composition.config, field, False)
     if targets.requested:
         model = targeted_generator(model, config, targets)
     compositions = None
@@ -163,4 +173,9 @@ def run_sample(args: argparse.Namespace) -> int:
             f"redrawn: {model.composition.neutral_redraws} compositions (neutral-share correction), "
             f"{model.contact_redraws} structures (atoms closer than 0.5 Å)"
         )
+        if model.composition.element_counts_drawn:
+            print(
+                f"element-count prior: {model.composition.element_count_redraws} compositions redrawn after a dead "
+                f"end, {model.composition.element_count_fallbacks} drawn without the prior"
+            )
     return _finish(crystals, args.out)

@@ -15,7 +15,9 @@ states and the model learns which class a cell of N atoms is.
 
 Reachability is a table: ``reach[r, k, n, q]`` says whether n atoms of total charge q can be placed with at
 most k further elements, all ranked above r in the element order and allowed, one state each (a cell's
-charge cannot leave the range that ``max_atoms`` sites of the extreme states span).
+charge cannot leave the range that ``max_atoms`` sites of the extreme states span). The ``exact`` tables
+count exactly k further elements, for decoding a drawn number of elements
+(:mod:`autoperi.generative.element_count_prior`).
 """
 
 from __future__ import annotations
@@ -101,12 +103,14 @@ def _shift(table: torch.Tensor, atoms: int, charge: int) -> torch.Tensor:
 class ChargeGrammar:
     """The species, ``allowed_rank[r]``, ``reach[r, k, n, q]`` and ``species_reach[k, n, q, s]``: whether
     species s can come next with k element slots, n atoms and charge q (so far) to go, i.e. some count c of it
-    leaves a reachable rest (charges offset by ``species.min_charge``)."""
+    leaves a reachable rest (charges offset by ``species.min_charge``); ``exact``: k counts exactly, not at most,
+    the further elements."""
 
     species: SpeciesTable
     allowed_rank: torch.Tensor
     reach: torch.Tensor
     species_reach: torch.Tensor
+    exact: bool = False
 
 
 def _species_reach(species: SpeciesTable, reach: torch.Tensor) -> torch.Tensor:
@@ -124,13 +128,18 @@ def _species_reach(species: SpeciesTable, reach: torch.Tensor) -> torch.Tensor:
 
 @cache
 def charge_grammar(
-    element_of_rank: tuple[int, ...], max_atoms: int, max_elements: int, allowed: tuple[int, ...] | None
+    element_of_rank: tuple[int, ...],
+    max_atoms: int,
+    max_elements: int,
+    allowed: tuple[int, ...] | None,
+    exact: bool = False,
 ) -> ChargeGrammar:
-    """The tables for an element order (its ``element_of_rank``) and the allowed atomic numbers (None: all)."""
+    """The tables for an element order (its ``element_of_rank``) and the allowed atomic numbers (None: all);
+    ``exact``: with exactly, not at most, k further elements."""
     species = SpeciesTable(element_of_rank, max_atoms)
     allowed_rank = torch.tensor([r > 0 and (allowed is None or z in allowed) for r, z in enumerate(element_of_rank)])
     reach = torch.zeros(NUM_ELEMENTS + 1, max_elements + 1, max_atoms + 1, species.charges, dtype=torch.bool)
-    reach[NUM_ELEMENTS, :, 0, -species.min_charge] = True
+    reach[NUM_ELEMENTS, 0 if exact else slice(None), 0, -species.min_charge] = True
     for rank in range(NUM_ELEMENTS, 0, -1):
         above = reach[rank]
         grown = above.clone()
@@ -139,7 +148,7 @@ def charge_grammar(
                 for count in range(1, max_atoms + 1):
                     grown |= _shift(above, count, count * q)
         reach[rank - 1] = grown
-    return ChargeGrammar(species, allowed_rank, reach, _species_reach(species, reach))
+    return ChargeGrammar(species, allowed_rank, reach, _species_reach(species, reach), exact)
 
 
 def running_totals(
@@ -156,15 +165,22 @@ def running_totals(
 
 
 def ionic_mask(
-    body: torch.Tensor, ranks: torch.Tensor, counts: torch.Tensor, grammar: ChargeGrammar, layout: TokenLayout
+    body: torch.Tensor,
+    ranks: torch.Tensor,
+    counts: torch.Tensor,
+    grammar: ChargeGrammar,
+    layout: TokenLayout,
+    slots: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, P, vocabulary) allowed next tokens of ionic prefixes without their class token (``[N] S1 c1 ...``,
-    ``ranks`` and ``counts`` each token's element rank and count, 0 where none)."""
+    ``ranks`` and ``counts`` each token's element rank and count, 0 where none); ``slots``: each row's number
+    of elements (at most, or with an exact grammar exactly; None: the grammar's max_elements)."""
     species, reach = grammar.species, grammar.reach
     is_species = body >= layout.species_offset
     state, charge, remaining = running_totals(body, counts, species, layout)
     last_rank = torch.cummax(ranks, 1).values
-    slots_left = (reach.shape[1] - 1 - torch.cumsum(ranks > 0, 1)).clamp(min=0)
+    total = reach.shape[1] - 1 if slots is None else slots[:, None]
+    slots_left = (total - torch.cumsum(ranks > 0, 1)).clamp(min=0)
     element_next = torch.arange(body.shape[1]) % 2 == 0
     charge_index, charge_inside = species.charge_index(charge)
 
@@ -180,7 +196,7 @@ def ionic_mask(
     mask = torch.zeros(*body.shape, layout.size, dtype=torch.bool)
     mask[..., layout.species_offset :] = species_ok & element_next[:, None]
     mask[..., layout.count_offset + 1 : layout.count_offset + 1 + len(c)] = count_ok & ~element_next[:, None]
-    mask[..., layout.end] = element_next & (remaining == 0) & (charge == 0)
+    mask[..., layout.end] = element_next & (remaining == 0) & (charge == 0) & ((slots_left == 0) | (not grammar.exact))
     ended = torch.cumsum(body == layout.end, 1) > 0
     mask[ended] = False
     mask[..., layout.end] |= ended

@@ -14,7 +14,8 @@ system, a count may not exceed the atoms still to place, [end] comes exactly whe
 and the last count is forced to the remainder when no further element is possible. Sampled compositions
 therefore always hold exactly N atoms of distinct, allowed elements. With ``charge_grammar`` a class token
 follows [N], and ionic compositions carry oxidation states and end only at zero charge
-(:mod:`autoperi.generative.charge_grammar`).
+(:mod:`autoperi.generative.charge_grammar`). A model that stores an element-count prior draws the number of
+distinct elements of each cell first and decodes exactly that many (:mod:`autoperi.generative.element_count_prior`).
 
 :class:`CompositionFirstGenerator` pairs the composition model with a structure-prediction (CSP) model
 and is a de novo generator (a :class:`~autoperi.generative.generator.CrystalGenerator`, like the other
@@ -60,6 +61,13 @@ from autoperi.generative.crystal_flow import (
     initial_atom_count_weights,
 )
 from autoperi.generative.csp import CSPSettings, predict_structures
+from autoperi.generative.element_count_prior import (
+    MAX_ELEMENT_COUNT_REDRAWS,
+    as_table,
+    check_prior,
+    draw_element_counts,
+    element_count_prior,
+)
 from autoperi.generative.neutral_calibration import (
     MAX_NEUTRAL_REDRAWS,
     PSEUDO_COUNT,
@@ -119,6 +127,12 @@ class CompositionConfig:
     neutral_share_data: tuple[float, ...] = ()
     neutral_share_model: tuple[float, ...] = ()
     neutral_calibration: bool = True
+    # Sampling only: P(k | N), the training formulas' share of cells with k distinct elements (columns
+    # k = 0..max_elements) per cell size (rows N = 0..max_atoms); when stored and use_element_count_prior is on,
+    # every draw places exactly a k drawn from it (autoperi.generative.element_count_prior; empty, as in older
+    # files: k is left to the model).
+    element_count_prior: tuple[tuple[float, ...], ...] = ()
+    use_element_count_prior: bool = True
     training_only_fields: ClassVar[tuple[str, ...]] = (
         "dropout",
         "structure_model",
@@ -128,6 +142,8 @@ class CompositionConfig:
         "neutral_share_data",
         "neutral_share_model",
         "neutral_calibration",
+        "element_count_prior",
+        "use_element_count_prior",
     )
 
     def __post_init__(self) -> None:
@@ -147,6 +163,8 @@ class CompositionConfig:
         if unknown:
             raise ValueError(f"property_conditions: unknown {unknown} (known: {list(PROPERTY_CONDITIONS)})")
         check_shares(self.neutral_share_data, self.neutral_share_model, self.max_atoms)
+        self.element_count_prior = as_table(self.element_count_prior)
+        check_prior(self.element_count_prior, self.max_atoms, self.max_elements)
 
 
 def element_ranks(order: str) -> torch.Tensor:
@@ -236,33 +254,46 @@ def _with_charge_classes(tokens: torch.Tensor, vocabulary: Vocabulary) -> torch.
 
 
 def grammar_mask(
-    prefix: torch.Tensor, vocabulary: Vocabulary, max_elements: int, allowed_elements: list[int] | None = None
+    prefix: torch.Tensor,
+    vocabulary: Vocabulary,
+    max_elements: int,
+    allowed_elements: list[int] | None = None,
+    element_counts: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, P, vocabulary) booleans: the tokens allowed after each prefix ``prefix[:, : p + 1]``."""
+    """(B, P, vocabulary) booleans: the tokens allowed after each prefix ``prefix[:, : p + 1]``; with
+    ``element_counts`` (B,), those of compositions with exactly that many distinct elements per row."""
     if vocabulary.species is None:
-        return _element_mask(prefix, vocabulary, max_elements, allowed_elements)
+        return _element_mask(prefix, vocabulary, max_elements, allowed_elements, element_counts)
+    exact = element_counts is not None
     grammar = charge_grammar(
         tuple(vocabulary.element_of_rank.tolist()),
         vocabulary.max_atoms,
         max_elements,
         tuple(sorted(allowed_elements)) if allowed_elements else None,
+        exact,
     )
     mask = torch.zeros(*prefix.shape, vocabulary.size, dtype=torch.bool)
     num_atoms = (prefix[:, 0] - vocabulary.size_offset).clamp(0, vocabulary.max_atoms)
-    mask[:, 0, vocabulary.ionic] = grammar.reach[0, max_elements, num_atoms, -vocabulary.species.min_charge]
+    slots = element_counts if exact else max_elements
+    mask[:, 0, vocabulary.ionic] = grammar.reach[0, slots, num_atoms, -vocabulary.species.min_charge]
     mask[:, 0, vocabulary.other] = True
     if prefix.shape[1] > 1:
         body = vocabulary.body(prefix)
-        plain = _element_mask(body, vocabulary, max_elements, allowed_elements)
-        ionic = ionic_mask(body, *vocabulary.split(body), grammar, vocabulary)
+        plain = _element_mask(body, vocabulary, max_elements, allowed_elements, element_counts)
+        ionic = ionic_mask(body, *vocabulary.split(body), grammar, vocabulary, element_counts)
         mask[:, 1:] = torch.where((prefix[:, 1] == vocabulary.ionic)[:, None, None], ionic, plain)
     return mask
 
 
 def _element_mask(
-    prefix: torch.Tensor, vocabulary: Vocabulary, max_elements: int, allowed_elements: list[int] | None
+    prefix: torch.Tensor,
+    vocabulary: Vocabulary,
+    max_elements: int,
+    allowed_elements: list[int] | None,
+    element_counts: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The grammar without charges: distinct allowed elements in order, counts that fill the cell."""
+    """The grammar without charges: distinct allowed elements in order, counts that fill the cell; with
+    ``element_counts``, exactly that many elements per row (each count leaves an atom per element to come)."""
     elements, counts = vocabulary.split(prefix)
     remaining = (prefix[:, :1] - vocabulary.size_offset) - torch.cumsum(counts, 1)
     last_element = torch.cummax(elements, 1).values
@@ -270,8 +301,9 @@ def _element_mask(
     ended = torch.cumsum(prefix == END, 1) > 0
     allowed = torch.zeros(NUM_ELEMENTS + 1, dtype=torch.bool)
     allowed[vocabulary.rank[torch.tensor(allowed_elements)] if allowed_elements else slice(1, None)] = True
-    # any allowed element ranked above r, for r = 0..NUM_ELEMENTS
-    above = torch.flip(torch.cumsum(torch.flip(allowed.long(), [0]), 0), [0]) - allowed.long() > 0
+    # the allowed elements ranked above r, for r = 0..NUM_ELEMENTS
+    above_count = torch.flip(torch.cumsum(torch.flip(allowed.long(), [0]), 0), [0]) - allowed.long()
+    above = above_count > 0
     element_next = torch.arange(prefix.shape[1]) % 2 == 0  # position p is followed by an element (or end)
 
     mask = torch.zeros(*prefix.shape, vocabulary.size, dtype=torch.bool)
@@ -281,7 +313,15 @@ def _element_mask(
     mask[..., END] = element_next & (remaining == 0)
     c = torch.arange(1, vocabulary.max_atoms + 1)
     forced = (chosen >= max_elements) | ~above[last_element]
-    count_ok = (c <= remaining[..., None]) & (~forced[..., None] | (c == remaining[..., None]))
+    room = remaining
+    if element_counts is not None:
+        to_place = element_counts[:, None] - chosen  # elements still to come after this token
+        element_ok &= (to_place[..., None] > 0) & (remaining[..., None] >= to_place[..., None])
+        element_ok &= above_count >= to_place[..., None] - 1
+        mask[..., ELEMENT_OFFSET + 1 : vocabulary.count_offset + 1] = (element_ok & element_next[:, None])[..., 1:]
+        mask[..., END] &= to_place == 0
+        forced, room = forced | (to_place <= 0), remaining - to_place.clamp(min=0)
+    count_ok = (c <= room[..., None]) & (~forced[..., None] | (c == remaining[..., None]))
     mask[..., vocabulary.count_offset + 1 : vocabulary.size_offset + 1] = count_ok & ~element_next[:, None]
     mask[ended] = False
     mask[..., END] |= ended
@@ -334,6 +374,8 @@ class CompositionModel(nn.Module):
             self.register_buffer(f"{name}_bounds", torch.zeros(2))
         self.register_buffer("atom_count_weights", initial_atom_count_weights(config.max_atoms))
         self.neutral_redraws = 0  # compositions drawn again by the neutral-share correction, over this model's life
+        # cells decoded again after a dead end under the element-count prior, and those then decoded without it
+        self.element_count_redraws = self.element_count_fallbacks = 0
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -360,10 +402,12 @@ class CompositionModel(nn.Module):
         prefix: torch.Tensor,
         allowed_elements: list[int] | None = None,
         codes: torch.Tensor | None = None,
+        element_counts: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Next-token logits after every prefix, -inf where the grammar forbids the token; a conditioned model
-        takes each row's condition codes (B, len(conditions)): the space group, a property's bin + 1, 0 for
-        no condition (None: none at all)."""
+        """Next-token logits after every prefix, -inf where the grammar forbids the token (with
+        ``element_counts``: the grammar of exactly that many elements per row); a conditioned model takes each
+        row's condition codes (B, len(conditions)): the space group, a property's bin + 1, 0 for no condition
+        (None: none at all)."""
         positions = torch.arange(prefix.shape[1], device=prefix.device)
         causal = nn.Transformer.generate_square_subsequent_mask(prefix.shape[1], device=prefix.device)
         inputs = self.embedding(prefix) + self.position(positions)
@@ -373,7 +417,7 @@ class CompositionModel(nn.Module):
             inputs = inputs + self._condition_embedding(codes, len(prefix)).to(prefix.device)[:, None]
         hidden = self.transformer(inputs, mask=causal, is_causal=True)
         logits = self.head(self.norm(hidden))
-        mask = grammar_mask(prefix.cpu(), self.vocabulary, self.config.max_elements, allowed_elements)
+        mask = grammar_mask(prefix.cpu(), self.vocabulary, self.config.max_elements, allowed_elements, element_counts)
         return logits.masked_fill(~mask.to(logits.device), float("-inf"))
 
     def _condition_embedding(self, codes: torch.Tensor | None, rows: int) -> torch.Tensor:
@@ -448,11 +492,12 @@ class CompositionModel(nn.Module):
         allowed_elements: list[int] | None,
         targets: Targets | None,
         codes: torch.Tensor | None = None,
+        element_counts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits of the next token; for targets (``codes``: their condition codes, drawn when omitted),
         classifier-free guided with weight w: log p(x | none) + w (log p(x | condition) - log p(x | none))."""
         if targets is None or not targets.requested:
-            return self.logits(tokens, allowed_elements)[:, -1]
+            return self.logits(tokens, allowed_elements, element_counts=element_counts)[:, -1]
         codes = self.target_codes(targets, len(tokens)) if codes is None else codes
         conditional = self.logits(tokens, allowed_elements, codes)[:, -1].log_softmax(-1)
         if targets.guidance == 1.0:
@@ -470,8 +515,10 @@ class CompositionModel(nn.Module):
         targets: Targets | None = None,
     ) -> torch.Tensor:
         """Token sequences (B, length) of compositions with these atom counts (and ``targets``); draws of the
-        unrestricted, unconditioned model are neutral-share corrected when it stores the shares and
-        ``neutral_calibration`` is on (:mod:`autoperi.generative.neutral_calibration`)."""
+        unrestricted, unconditioned model place a number of elements drawn from its element-count prior when it
+        stores one and ``use_element_count_prior`` is on (:mod:`autoperi.generative.element_count_prior`), and
+        are neutral-share corrected when it stores the shares and ``neutral_calibration`` is on
+        (:mod:`autoperi.generative.neutral_calibration`)."""
         if targets is not None:
             require_conditions(self.conditions, targets, "this composition model")
         num_atoms = num_atoms.long().cpu()
@@ -486,6 +533,10 @@ class CompositionModel(nn.Module):
     def neutral_corrected(self) -> bool:
         return bool(self.config.neutral_calibration and self.config.neutral_share_data)
 
+    @property
+    def element_counts_drawn(self) -> bool:
+        return bool(self.config.use_element_count_prior and self.config.element_count_prior)
+
     def _draw_tokens(
         self,
         num_atoms: torch.Tensor,
@@ -493,13 +544,51 @@ class CompositionModel(nn.Module):
         allowed_elements: list[int] | None,
         targets: Targets | None,
     ) -> torch.Tensor:
+        if self.element_counts_drawn and allowed_elements is None and (targets is None or not targets.requested):
+            return self._draw_with_element_counts(num_atoms, generator)
+        return self._decode(num_atoms, generator, allowed_elements, targets)[0]
+
+    def _decode(
+        self,
+        num_atoms: torch.Tensor,
+        generator: torch.Generator | None,
+        allowed_elements: list[int] | None,
+        targets: Targets | None,
+        element_counts: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token sequences, and which rows reached a dead end (only with ``element_counts``: no legal token;
+        such a row is finished with [end] tokens and is no composition)."""
         tokens = (self.vocabulary.size_offset + num_atoms)[:, None]
         codes = self.target_codes(targets, len(tokens), generator) if targets is not None else None
+        dead = torch.zeros(len(tokens), dtype=torch.bool)
         for _ in range(self.length - 1):
-            logits = self._next_logits(tokens, allowed_elements, targets, codes)
+            logits = self._next_logits(tokens, allowed_elements, targets, codes, element_counts)
+            if element_counts is not None:
+                stuck = ~torch.isfinite(logits).any(-1).cpu()
+                dead |= stuck
+                logits[stuck.to(logits.device), END] = 0.0
             probabilities = (logits / self.config.temperature).softmax(-1)
             probabilities = nucleus(probabilities, self.config.top_p)
             tokens = torch.cat([tokens, torch.multinomial(probabilities, 1, generator=generator)], 1)
+        return tokens, dead
+
+    def _draw_with_element_counts(self, num_atoms: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Draws with a number of elements per cell from the element-count prior; a cell whose decoding reaches
+        a dead end gets a new number and is decoded again, up to MAX_ELEMENT_COUNT_REDRAWS times, then without
+        the prior (counted in ``element_count_redraws`` and ``element_count_fallbacks``)."""
+        prior = self.config.element_count_prior
+        tokens = torch.full((len(num_atoms), self.length), PAD, dtype=torch.long)
+        pending = torch.arange(len(num_atoms))
+        for attempt in range(MAX_ELEMENT_COUNT_REDRAWS + 1):
+            self.element_count_redraws += len(pending) if attempt else 0
+            counts = draw_element_counts(prior, num_atoms[pending], generator)
+            drawn, dead = self._decode(num_atoms[pending], generator, None, None, counts)
+            tokens[pending] = drawn.cpu()
+            pending = pending[dead]
+            if not len(pending):
+                return tokens
+        self.element_count_fallbacks += len(pending)
+        tokens[pending] = self._decode(num_atoms[pending], generator, None, None)[0].cpu()
         return tokens
 
     def _neutral_corrected(
@@ -538,6 +627,12 @@ class CompositionModel(nn.Module):
         model_share = neutral_shares([z.numpy() for z in drawn], self.config.max_atoms, pseudo_count)
         self.config.neutral_share_data = neutral_shares(list(training), self.config.max_atoms, pseudo_count)
         self.config.neutral_share_model = model_share
+
+    def calibrate_element_counts(self, training: Sequence[np.ndarray], pseudo_count: float = PSEUDO_COUNT) -> None:
+        """Store P(k | N) of the ``training`` compositions (atomic numbers per cell) as the element-count prior."""
+        self.config.element_count_prior = element_count_prior(
+            training, self.config.max_atoms, self.config.max_elements, pseudo_count
+        )
 
     def sample(
         self,

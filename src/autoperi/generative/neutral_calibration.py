@@ -52,10 +52,19 @@ def neutral_shares(
     share with ``pseudo_count`` formulas' weight (a size without cells gets the overall share)."""
     neutral = neutral_flags(compositions).astype(float)
     sizes = np.array([len(z) for z in compositions])
-    overall = float(neutral.mean())
+    return tuple(float(x) for x in shrunk_means(sizes, neutral[:, None], max_atoms, pseudo_count)[:, 0])
+
+
+def shrunk_means(sizes: np.ndarray, values: np.ndarray, max_atoms: int, pseudo_count: float) -> np.ndarray:
+    """(max_atoms + 1, C): per cell size N = 0..max_atoms the mean of the rows of ``values`` (cells, C) of the
+    cells of size N, shrunk towards the mean over all cells with ``pseudo_count`` cells' weight (a size
+    without cells gets the overall mean). Shares for indicator columns, a distribution for one-hot rows."""
+    overall = values.mean(0)
     totals = np.bincount(sizes, minlength=max_atoms + 1)[: max_atoms + 1]
-    hits = np.bincount(sizes, weights=neutral, minlength=max_atoms + 1)[: max_atoms + 1]
-    return tuple(float(x) for x in (hits + pseudo_count * overall) / (totals + pseudo_count))
+    hits = np.stack(
+        [np.bincount(sizes, weights=column, minlength=max_atoms + 1)[: max_atoms + 1] for column in values.T], 1
+    )
+    return (hits + pseudo_count * overall) / (totals[:, None] + pseudo_count)
 
 
 def acceptance(data_share: torch.Tensor, model_share: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
