@@ -19,7 +19,7 @@ from autoperi.generative.latent_flow import LatentFlowConfig, LatentGenerator
 from autoperi.nn.painn import PaiNNConfig
 from autoperi.physics.losses import PhysicsLossConfig, physics_losses
 from autoperi.training.config import DataConfig, OptimConfig, TrainConfig, load_config, save_config
-from autoperi.training.export import load_model
+from autoperi.training.export import load_model, resolve_model_path
 from autoperi.training.module import GeneratorModule
 from autoperi.training.train import train
 
@@ -132,8 +132,11 @@ def test_config_round_trip_with_physics(tmp_path):
     assert TrainConfig.from_dict(config.to_dict()) == config
 
 
-def test_configs_without_physics_load_with_no_physics():
-    _, config, _ = load_model("perov_5-crystal_flow_csp")  # saved before the physics settings existed
+def test_configs_without_physics_load_with_no_physics(tmp_path):
+    payload = torch.load(resolve_model_path("perov_5-crystal_flow_csp"), weights_only=True)
+    del payload["config"]["physics"]  # as in files saved before the physics settings existed
+    torch.save(payload, tmp_path / "old.pt")
+    _, config, _ = load_model(tmp_path / "old.pt")
     assert config.physics == PhysicsLossConfig() and not config.physics.active_terms
     assert TrainConfig.from_dict({"name": "old"}).physics == PhysicsLossConfig()
 
