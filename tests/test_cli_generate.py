@@ -297,9 +297,10 @@ def test_default_model_generates_mp20_like_crystals(tmp_path, capsys, shared_dat
     from autoperi.io.readers import read_crystals
     from autoperi.training.export import DEFAULT_MODEL, load_model, shipped_models
 
-    assert DEFAULT_MODEL == "mp_20-composition" and DEFAULT_MODEL in shipped_models()
+    assert DEFAULT_MODEL == "mp_20-composition-charge" and DEFAULT_MODEL in shipped_models()
     _, config, _ = load_model(None, "composition")
     assert config.data.dataset == "mp_20" and config.model.structure_model in shipped_models()
+    assert config.model.charge_grammar and config.model.element_count_prior  # the session-20 chemistry levers
     assert main(["sample", "-n", "8", "--steps", "20", "--seed", "1", "--out", str(tmp_path)]) == 0
     assert "8 structurally valid" in capsys.readouterr().out
     crystals = read_crystals(tmp_path).crystals

@@ -19,7 +19,7 @@ from autoperi.generative.model_types import AUTOENCODER_TYPES, COMPOSITION_TYPES
 from autoperi.training.config import TrainConfig
 
 FORMAT = "autoperi-model-v1"
-DEFAULT_MODEL = "mp_20-composition"
+DEFAULT_MODEL = "mp_20-composition-charge"
 
 
 def build_model(config: TrainConfig) -> torch.nn.Module:
