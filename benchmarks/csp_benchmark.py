@@ -6,6 +6,8 @@ python benchmarks/csp_benchmark.py --strategy hybrid --model MODEL --split lowda
 python benchmarks/csp_benchmark.py --strategy template --dataset mp_20 --count 0 --k 1 --rank-pool 5
 python benchmarks/csp_benchmark.py --strategy hybrid --model MODEL --dataset mp_20 --count 0 --rank-pool 10 \
     --rank-by learned
+python benchmarks/csp_benchmark.py --strategy template --dataset carbon_24 --split lowdata_val --count 0 --k 1 \
+    --rank-by popularity
 
 Targets are the first ``--count`` crystals of the split (or all with ``--count 0``). Strategies are those of
 :mod:`autoperi.generative.csp`; templates come from ``--template-split`` of the same dataset (the low-data
@@ -43,14 +45,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-volume-scaling", action="store_true", help="keep each template's cell volume")
     parser.add_argument("--no-count-weighting", action="store_true", help="unweighted Mendeleev distance")
     parser.add_argument("--no-stability-ties", action="store_true", help="break distance ties by pool order only")
+    parser.add_argument("--stability-property", help="break distance ties by this property (default: the dataset's)")
     parser.add_argument("--count", type=int, default=500, help="targets (0: the whole split)")
     parser.add_argument("--k", type=int, default=1, help="candidates per target")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--method", default="euler")
     parser.add_argument("--refine-t0", type=float, help="hybrid: refine templates with the flow from this time")
     parser.add_argument("--refine-noise", action="store_true", help="mix base noise into the refinement's start")
-    parser.add_argument("--rank-pool", type=int, help="order the N nearest templates (as --rank-by says)")
-    parser.add_argument("--rank-by", default="energy", choices=CSP_RANKINGS, help="CHGNet energy or the scorer")
+    parser.add_argument(
+        "--rank-pool", type=int, help="order the N nearest templates (as --rank-by says; popularity: all by default)"
+    )
+    parser.add_argument(
+        "--rank-by", default="energy", choices=CSP_RANKINGS, help="CHGNet energy, the scorer or popularity"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, help="matching processes (default: all cores)")
@@ -99,7 +106,8 @@ def main() -> None:
     model, config, metadata = load_model(args.model) if args.strategy != "template" else (None, None, {})
     library = None
     if args.strategy != "flow":
-        stability = None if args.no_stability_ties else STABILITY_PROPERTIES.get(args.dataset)
+        stability = args.stability_property or STABILITY_PROPERTIES.get(args.dataset)
+        stability = None if args.no_stability_ties else stability
         pool = load_split(args.dataset, args.template_split).crystals
         library = TemplateLibrary(pool, not args.no_volume_scaling, stability, not args.no_count_weighting)
     targets = list(load_split(args.dataset, args.split))
@@ -132,10 +140,11 @@ def main() -> None:
         volume_scaling=not args.no_volume_scaling if library else None,
         count_weighted=not args.no_count_weighting if library else None,
         stability_ties=library is not None and not args.no_stability_ties,
+        stability_property=stability if library else None,
         refine_t0=args.refine_t0,
         refine_noise=args.refine_noise if args.refine_t0 is not None else None,
         rank_pool=args.rank_pool,
-        rank_by=args.rank_by if args.rank_pool else None,
+        rank_by=args.rank_by if args.rank_pool or args.rank_by == "popularity" else None,
         steps=args.steps,
         method=args.method,
         seed=args.seed,

@@ -12,7 +12,9 @@ of the unrelaxed, volume-scaled template (one batched single point each) and are
 ``rank_by``: ``energy``, lowest first (a template CHGNet cannot evaluate, an element it has no parameters
 for, after the scored ones), or ``learned``, highest score of the shipped template scorer first
 (:mod:`autoperi.generative.template_scorer`, recorded as ``template_score``); templates beyond the pool
-follow in distance order.
+follow in distance order. ``rank_by="popularity"`` needs no energies: the pool's most common structure type
+comes first, then the most common type not yet among the candidates, and so on
+(:mod:`autoperi.generative.prototypes`; ``rank_pool`` None reorders every template of the composition).
 
 Every candidate records where it came from in ``properties["source"]`` (``template``, ``refined`` or
 ``flow``) and, for templates, ``template_id``, ``template_distance`` and, when scored,
@@ -64,7 +66,7 @@ class CSPSettings:
     # lowdata_val the noise raised the RMSE of refined templates 2.4-10x (docs/BENCHMARKS.md), so it is off.
     refine_noise: bool = False
     rank_pool: int | None = None  # order the nearest rank_pool templates (by rank_by); None: off
-    rank_by: str = "energy"  # CSP_RANKINGS: CHGNet energy per atom or the learned template scorer
+    rank_by: str = "energy"  # CSP_RANKINGS: CHGNet energy per atom, the learned scorer or popularity
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -95,7 +97,10 @@ def predict_structures(
     if settings.strategy != "flow" and library is None:
         raise AutoPeriError(f"the {settings.strategy} strategy needs a template library")
     groups: list[list[Crystal]] = [[] for _ in compositions]
-    if settings.strategy != "flow":
+    if settings.strategy != "flow" and settings.rank_by == "popularity":
+        pool = settings.rank_pool or 0  # 0: every template of the composition
+        groups = [_tagged(library.candidates(c, settings.k, popularity_pool=pool), "template") for c in compositions]
+    elif settings.strategy != "flow":
         retrieved = max(settings.k, settings.rank_pool or 0)
         groups = [_tagged(library.candidates(c, retrieved), "template") for c in compositions]
         if settings.rank_pool:

@@ -18,11 +18,15 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
 from autoperi.errors import AutoPeriError
+
+if TYPE_CHECKING:
+    from autoperi.generative.prototypes import PrototypeGraph
 
 AnonymousFormula = tuple[int, ...]
 # Per-crystal energy-like property (lower: more stable) that breaks distance ties, where it helped on the
@@ -118,6 +122,7 @@ class TemplateLibrary:
             stability = stability if np.isfinite(stability) else np.inf  # unknown: after every known value
             self._by_formula[formula].append(_Template(index, species, stability))
         self.elements = frozenset(int(z) for crystal in self.crystals for z in np.unique(crystal.atomic_numbers))
+        self._prototypes: PrototypeGraph | None = None
 
     def __len__(self) -> int:
         return len(self.crystals)
@@ -136,19 +141,41 @@ class TemplateLibrary:
         scored = [(element_distance(t.species, species, weights), t) for t in templates]
         return sorted(scored, key=lambda item: (item[0], item[1].stability, item[1].index))
 
+    def prototypes(self) -> PrototypeGraph:
+        """Which pool crystals match which (:class:`autoperi.generative.prototypes.PrototypeGraph`, cached)."""
+        if self._prototypes is None:
+            from autoperi.generative.prototypes import PrototypeGraph
+
+            self._prototypes = PrototypeGraph.of(self.crystals)
+        return self._prototypes
+
     def candidates(
-        self, composition: Sequence[int] | np.ndarray, k: int = 1, exclude: int | None = None
+        self,
+        composition: Sequence[int] | np.ndarray,
+        k: int = 1,
+        exclude: int | None = None,
+        popularity_pool: int | None = None,
     ) -> list[Crystal]:
         """Up to ``k`` relabelled templates for ``composition`` (atomic numbers of the cell), nearest first.
 
         Each candidate carries ``template_id``, ``template_index`` (position in the pool),
         ``template_distance`` and ``volume_ratio`` (target over template volume estimate) in its properties;
-        an empty list means no training crystal has this anonymous formula. ``exclude``: see :meth:`ranked`."""
+        an empty list means no training crystal has this anonymous formula. ``exclude``: see :meth:`ranked`.
+        ``popularity_pool``: the nearest ``popularity_pool`` templates are reordered by structure-type
+        popularity (:meth:`autoperi.generative.prototypes.PrototypeGraph.popularity_order`; 0: all templates),
+        and each candidate records ``template_popularity``, how many pool crystals it matches."""
         if k < 1:
             raise AutoPeriError("the number of candidates must be positive")
         target_species, _ = species_order(composition)
-        nearest = self.ranked(composition, exclude)[:k]
-        return [self._relabel(template, target_species, distance) for distance, template in nearest]
+        ranked = self.ranked(composition, exclude)
+        if popularity_pool is None:
+            return [self._relabel(template, target_species, distance) for distance, template in ranked[:k]]
+        graph = self.prototypes()
+        order = graph.popularity_order([template.index for _, template in ranked], popularity_pool or None)[:k]
+        chosen = [self._relabel(ranked[p][1], target_species, ranked[p][0]) for p in order]
+        for candidate in chosen:
+            candidate.properties["template_popularity"] = int(graph.popularity[candidate.properties["template_index"]])
+        return chosen
 
     def _relabel(self, template: _Template, target_species: tuple[int, ...], distance: float) -> Crystal:
         source = self.crystals[template.index]
