@@ -1,4 +1,4 @@
-"""Small hand-built crystals shared by the physics tests."""
+"""Small hand-built crystals shared by the tests."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ def rocksalt(a: float = 5.64, anion: int = 17, cation: int = 11) -> Crystal:
     fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     frac = np.concatenate([fcc, fcc + 0.5]) % 1.0
     return Crystal(np.eye(3) * a, frac, [cation] * 4 + [anion] * 4, id="NaCl")
+
+
+def caesium_chloride_supercell(a: float = 4.12, anion: int = 17, cation: int = 55) -> Crystal:
+    """CsCl-type 2x2x1 supercell, 8 atoms: the rock salt's cell content in another structure type."""
+    corners = np.array([[i / 2, j / 2, 0.0] for i in range(2) for j in range(2)])
+    frac = np.concatenate([corners, corners + np.array([0.25, 0.25, 0.5])])
+    return Crystal(np.diag([2 * a, 2 * a, a]), frac, [cation] * 4 + [anion] * 4, id="CsCl")
+
+
+def zincblende(a: float = 5.41, anion: int = 16, cation: int = 30) -> Crystal:
+    """ZnS-type conventional cubic cell, 8 atoms."""
+    fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    return Crystal(np.eye(3) * a, np.concatenate([fcc, fcc + 0.25]), [cation] * 4 + [anion] * 4, id="ZnS")
 
 
 def perturbed(crystal: Crystal, seed: int, displacement: float = 0.05, strain: float = 0.02) -> Crystal:

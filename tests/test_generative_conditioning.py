@@ -136,7 +136,7 @@ def test_shipped_space_group_model_draws_the_formulas_of_its_group(shared_data_r
     """Asked for P6_3/mmc (194), the shipped model draws mostly anonymous formulas that MP-20 training crystals
     of that group have; its unconditional draws (same cell sizes) far fewer."""
     from autoperi.data import load_split
-    from autoperi.generative.templates import species_order
+    from autoperi.generative.species import species_order
     from autoperi.training.export import load_model
 
     pool = load_split("mp_20", "lowdata_train").crystals

@@ -12,36 +12,24 @@ from autoperi.generative.csp import CSPSettings, predict_structures
 from autoperi.generative.prototypes import PrototypeGraph, canonical_structure, match_edges, rms_match
 from autoperi.generative.templates import TemplateLibrary
 from autoperi.metrics.csp import CSP_MATCHER_SETTINGS
+from physics_structures import caesium_chloride_supercell, rocksalt
 
 
 def z(symbol: str) -> int:
     return Element(symbol).Z
 
 
-def rocksalt(a: str, b: str, edge: float, crystal_id: str) -> Crystal:
-    """Conventional 8-atom rock salt."""
-    cation = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
-    anion = [[0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
-    return Crystal(edge * np.eye(3), cation + anion, [z(a)] * 4 + [z(b)] * 4, id=crystal_id)
-
-
-def caesium_chloride_supercell(a: str, b: str, edge: float, crystal_id: str) -> Crystal:
-    """A 2x2x1 supercell of CsCl: the same 4 + 4 atoms as the conventional rock salt, another structure type."""
-    frac, numbers = [], []
-    for i in range(2):
-        for j in range(2):
-            frac += [[i / 2, j / 2, 0.0], [(i + 0.5) / 2, (j + 0.5) / 2, 0.5]]
-            numbers += [z(a), z(b)]
-    return Crystal(np.diag([2 * edge, 2 * edge, edge]), frac, numbers, id=crystal_id)
-
-
 def pool() -> list[Crystal]:
+    """Three rock salts (two slightly displaced) between two CsCl-type cells, all 4 + 4 atoms."""
     rng = np.random.default_rng(0)
-    salts = [rocksalt(a, b, e, f"salt-{a}{b}") for a, b, e in [("Na", "Cl", 5.6), ("K", "Br", 6.6), ("Mg", "O", 4.2)]]
+    salts = [
+        rocksalt(e, z(b), z(a)).copy(id=f"salt-{a}{b}")
+        for a, b, e in [("Na", "Cl", 5.6), ("K", "Br", 6.6), ("Mg", "O", 4.2)]
+    ]
     for salt in salts[1:]:
         salt.frac_coords = salt.frac_coords + rng.normal(0.0, 0.01, salt.frac_coords.shape)
     pairs = [("Cs", "Cl", 4.1), ("Tl", "I", 4.2)]
-    layered = [caesium_chloride_supercell(a, b, e, f"layer-{a}{b}") for a, b, e in pairs]
+    layered = [caesium_chloride_supercell(e, z(b), z(a)).copy(id=f"layer-{a}{b}") for a, b, e in pairs]
     return [layered[0], *salts, layered[1]]
 
 
@@ -59,7 +47,7 @@ def test_rms_match_is_the_metrics_get_rms_dist_on_reduced_structures():
 
 
 def test_canonical_structure_relabels_species_so_isostructural_salts_compare_equal():
-    a, b = canonical_structure(rocksalt("Na", "Cl", 5.6, "x")), canonical_structure(rocksalt("Mg", "O", 4.2, "y"))
+    a, b = canonical_structure(rocksalt(5.6, 17, 11)), canonical_structure(rocksalt(4.2, 8, 12))
     assert sorted({str(s) for s in a.species}) == sorted({str(s) for s in b.species})
     assert StructureMatcher(**CSP_MATCHER_SETTINGS).get_rms_dist(a, b) is not None
 
@@ -110,3 +98,9 @@ def test_csp_popularity_ranking_needs_no_energies(tmp_path, monkeypatch):
     (group,) = predict_structures([target], CSPSettings("template", k=3, rank_by="popularity"), None, library)
     assert [c.properties["template_id"].split("-")[0] for c in group] == ["salt", "layer", "salt"]
     assert all(c.properties["source"] == "template" and "static_energy_per_atom" not in c.properties for c in group)
+
+
+def test_popularity_counts_only_matches_of_the_same_kind():
+    graph = PrototypeGraph(4, np.array([(0, 1), (0, 2), (0, 3)]), kinds=["AB", "AB", "A2B2", "AB"])
+    assert graph.popularity.tolist() == [3, 2, 1, 2]
+    assert graph.popularity_order([2, 0, 1]) == [1, 0, 2]  # 0 leads; 2 matches it and is no new type

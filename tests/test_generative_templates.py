@@ -9,7 +9,8 @@ from pymatgen.core import Element
 
 from autoperi.crystal import Crystal
 from autoperi.errors import AutoPeriError
-from autoperi.generative.templates import TemplateLibrary, fit_element_volumes, species_order
+from autoperi.generative.species import species_order
+from autoperi.generative.templates import TemplateLibrary, fit_element_volumes
 from autoperi.io.pymatgen_adapter import structure_from_crystal
 
 ROCKSALT = [[0, 0, 0], [0.5, 0.5, 0.5]]

@@ -14,64 +14,22 @@ estimated volume, the sum of per-element volumes fitted to the training pool by 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from typing import TYPE_CHECKING
+from functools import lru_cache
 
 import numpy as np
 
 from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
 from autoperi.errors import AutoPeriError
+from autoperi.generative.prototypes import PrototypeGraph
+from autoperi.generative.species import AnonymousFormula, element_distance, species_order
 
-if TYPE_CHECKING:
-    from autoperi.generative.prototypes import PrototypeGraph
-
-AnonymousFormula = tuple[int, ...]
 # Per-crystal energy-like property (lower: more stable) that breaks distance ties, where it helped on the
 # dataset's lowdata_val at k = 1: MP-20 e_above_hull +0.6 points; Perov-5 heat_all -0.3 and Carbon-24
 # energy_per_atom -14 points (the lowest-energy carbon polymorphs are rarely the target), so none there.
 STABILITY_PROPERTIES = {"mp_20": "e_above_hull"}
-
-
-@cache
-def _element_keys(z: int) -> tuple[float, float]:
-    """(Pauling electronegativity, Mendeleev number) of element ``z``; a missing value sorts last."""
-    import warnings
-
-    from pymatgen.core import Element
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # noble gases have no Pauling electronegativity
-        element = Element.from_Z(z)
-        electronegativity = float(element.X)
-    mendeleev = element.mendeleev_no
-    return (
-        electronegativity if np.isfinite(electronegativity) else np.inf,
-        float(mendeleev) if mendeleev is not None else np.inf,
-    )
-
-
-def mendeleev_number(z: int) -> float:
-    return _element_keys(z)[1]
-
-
-def species_order(atomic_numbers: Sequence[int] | np.ndarray) -> tuple[tuple[int, ...], AnonymousFormula]:
-    """Distinct species in canonical order (count descending, electronegativity, Mendeleev number, Z) and their
-    counts in that order (the anonymous formula)."""
-    counts = Counter(int(z) for z in atomic_numbers)
-    species = sorted(counts, key=lambda z: (-counts[z], *_element_keys(z), z))
-    return tuple(species), tuple(counts[z] for z in species)
-
-
-def element_distance(
-    template_species: Sequence[int], target_species: Sequence[int], counts: Sequence[int] | None = None
-) -> float:
-    """Sum of |Mendeleev number difference| over species mapped in canonical order, weighted by ``counts``."""
-    weights = counts if counts is not None else [1] * len(target_species)
-    pairs = zip(template_species, target_species, weights, strict=True)
-    return float(sum(n * abs(mendeleev_number(a) - mendeleev_number(b)) for a, b, n in pairs))
 
 
 def fit_element_volumes(crystals: Sequence[Crystal]) -> np.ndarray:
@@ -144,8 +102,6 @@ class TemplateLibrary:
     def prototypes(self) -> PrototypeGraph:
         """Which pool crystals match which (:class:`autoperi.generative.prototypes.PrototypeGraph`, cached)."""
         if self._prototypes is None:
-            from autoperi.generative.prototypes import PrototypeGraph
-
             self._prototypes = PrototypeGraph.of(self.crystals)
         return self._prototypes
 
