@@ -26,6 +26,7 @@ from autoperi.generative.templates import TemplateLibrary
 from autoperi.io.pymatgen_adapter import structure_from_crystal
 from autoperi.nn.painn import PaiNNConfig
 from autoperi.training.export import resolve_model_path
+from physics_structures import caesium_chloride_supercell, rocksalt, zincblende
 
 TINY = CompositionConfig(hidden_dim=32, num_layers=1, num_heads=2, max_atoms=20, max_elements=8)
 
@@ -152,6 +153,31 @@ def test_hybrid_structures_are_relabelled_templates_and_the_flow_covers_the_rest
     assert sorted(first.atomic_numbers.tolist()) == sorted(relabelled.tolist())
     assert np.allclose(first.frac_coords, template.frac_coords, atol=1e-6)
     assert sorted(second.atomic_numbers.tolist()) == no_template.tolist()
+
+
+def test_a_repeated_composition_takes_the_next_template_then_flow_draws():
+    """One composition drawn five times over two sample() calls, with three templates of its formula (three
+    structure types): the templates, nearest first, then flow draws; no two of the five are the same."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    network = PaiNNConfig(hidden_dim=16, num_layers=1, num_radial=8, cutoff=5.0, max_neighbors=12, time_dim=8)
+    flow = CrystalFlow(CrystalFlowConfig(mode="csp", network=network, max_atoms=20)).eval()
+    library = TemplateLibrary([zincblende(), rocksalt(6.6, 35, 19), caesium_chloride_supercell()])
+    target = np.array([11] * 4 + [17] * 4)  # Na4Cl4: nearest KBr (rock salt), then CsCl, then ZnS
+    nearest = library.candidates(target, k=3)
+    assert [c.properties["template_id"] for c in nearest] == ["NaCl", "CsCl", "ZnS"]
+    generator = CompositionFirstGenerator(CompositionModel(TINY).eval(), flow, library)
+    seed = torch.Generator().manual_seed(0)
+    crystals = []
+    for repeats in (2, 3):
+        numbers = torch.as_tensor(np.tile(target, repeats))
+        crystals += generator.sample(torch.tensor([8] * repeats), numbers, steps=2, generator=seed).to_crystals()
+    for crystal, template in zip(crystals[:3], nearest, strict=True):
+        assert np.allclose(crystal.frac_coords, template.frac_coords, atol=1e-6)
+    structures = [structure_from_crystal(c) for c in crystals]
+    matcher = StructureMatcher()
+    assert not any(matcher.fit(a, b) for i, a in enumerate(structures) for b in structures[i + 1 :])
+    assert generator._claim([np.array([11, 17])]) == [5]  # NaCl in a smaller cell continues the count
 
 
 def test_shipped_mp20_composition_model_gives_few_many_element_cells_and_respects_a_system():

@@ -108,10 +108,8 @@ def test_a_structure_with_a_close_contact_is_redrawn_from_the_next_template():
     flow = CrystalFlow(CrystalFlowConfig(mode="csp", network=network, max_atoms=20)).eval()
     close, apart = _cell([0.05, 0.0, 0.0]), _cell([0.5, 0.5, 0.5])
     generator = CompositionFirstGenerator(CompositionModel(TINY).eval(), flow, TemplateLibrary([close, apart]))
-    numbers = torch.tensor([11, 17, 11, 17])
-    batch = generator.sample(torch.tensor([2, 2]), numbers, steps=2, generator=torch.Generator().manual_seed(0))
-    crystals = batch.to_crystals()
+    batch = generator.sample(torch.tensor([2]), torch.tensor([11, 17]), steps=2, generator=torch.Generator())
+    (crystal,) = batch.to_crystals()
     assert min_interatomic_distance(close) == pytest.approx(0.2)
-    assert generator.contact_redraws == 2
-    for crystal in crystals:
-        assert min_interatomic_distance(crystal) == pytest.approx(np.sqrt(3) * 2.0, rel=1e-5)
+    assert generator.contact_redraws == 1
+    assert min_interatomic_distance(crystal) == pytest.approx(np.sqrt(3) * 2.0, rel=1e-5)

@@ -24,8 +24,10 @@ generators); given ``atomic_numbers`` it predicts structures only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import gcd
 from typing import ClassVar
 
 import numpy as np
@@ -76,7 +78,8 @@ from autoperi.generative.neutral_calibration import (
     neutral_flags,
     neutral_shares,
 )
-from autoperi.generative.templates import TemplateLibrary, mendeleev_number
+from autoperi.generative.species import mendeleev_number
+from autoperi.generative.templates import TemplateLibrary
 from autoperi.metrics.validity import MIN_INTERATOMIC_DISTANCE, min_interatomic_distance
 
 PAD, END = 0, 1
@@ -655,10 +658,22 @@ class CompositionModel(nn.Module):
         return numbers[torch.argsort(crystal * (NUM_ELEMENTS + 1) + numbers)]
 
 
+def reduced_composition(atomic_numbers: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """(element, count) pairs with the counts divided by their greatest common divisor: Na2Cl2 is NaCl."""
+    elements, counts = np.unique(np.asarray(atomic_numbers, dtype=np.int64), return_counts=True)
+    divisor = gcd(*counts.tolist()) if len(counts) else 1
+    return tuple((int(e), int(c) // divisor) for e, c in zip(elements, counts, strict=True))
+
+
 class CompositionFirstGenerator:
     """De novo generation as a composition model's draw followed by a structure for it: with a template
     ``library``, the hybrid strategy of :mod:`autoperi.generative.csp` (nearest relabelled training template of
-    the same anonymous formula, else a draw of the CSP flow), without one the CSP flow alone."""
+    the same anonymous formula, else a draw of the CSP flow), without one the CSP flow alone.
+
+    Every structure drawn for a composition, first or redrawn for a close contact, takes the next unused
+    candidate of its reduced formula over this generator's life: the nearest template, then the next one,
+    and a flow draw once the templates are used up, so a repeated composition does not give the same crystal
+    twice."""
 
     de_novo = True
 
@@ -675,6 +690,7 @@ class CompositionFirstGenerator:
         self.composition, self.structure, self.library, self.targets = composition, structure, library, targets
         self.redraws = redraws
         self.contact_redraws = 0  # structures drawn again for a close contact, over this generator's life
+        self.candidates_used: Counter[tuple[tuple[int, int], ...]] = Counter()  # reduced formula: candidates taken
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -735,9 +751,37 @@ class CompositionFirstGenerator:
         if self.library is None:
             crystals = self.structure.sample(num_atoms, atomic_numbers, steps, method, generator).to_crystals()
         else:
-            crystals = [group[0] for group in self._structures(compositions, 1, steps, method, generator)]
+            crystals = self._next_candidates(compositions, self._claim(compositions), steps, method, generator)
         crystals = self._without_contacts(crystals, compositions, steps, method, generator)
         return CrystalBatch.from_crystals(crystals, dtype=next(self.structure.parameters()).dtype)
+
+    def _claim(self, compositions: list[np.ndarray]) -> list[int]:
+        """The next unused candidate position of each composition's reduced formula, now marked used."""
+        positions = []
+        for composition in compositions:
+            key = reduced_composition(composition)
+            positions.append(self.candidates_used[key])
+            self.candidates_used[key] += 1
+        return positions
+
+    def _next_candidates(
+        self,
+        compositions: list[np.ndarray],
+        positions: list[int],
+        steps: int,
+        method: str,
+        generator: torch.Generator | None,
+    ) -> list[Crystal]:
+        """Candidate number ``positions[i]`` of each composition's hybrid list (0: the nearest template); a
+        position beyond the templates is one new flow draw. Compositions are batched by list length."""
+        lengths = [min(p, self.library.num_templates(c)) + 1 for c, p in zip(compositions, positions, strict=True)]
+        crystals: list[Crystal | None] = [None] * len(compositions)
+        for length in sorted(set(lengths)):
+            members = [i for i, n in enumerate(lengths) if n == length]
+            groups = self._structures([compositions[i] for i in members], length, steps, method, generator)
+            for i, group in zip(members, groups, strict=True):
+                crystals[i] = group[-1]
+        return crystals
 
     def _structures(
         self, compositions: list[np.ndarray], k: int, steps: int, method: str, generator: torch.Generator | None
@@ -757,16 +801,18 @@ class CompositionFirstGenerator:
         generator: torch.Generator | None,
     ) -> list[Crystal]:
         """The crystals, each one with two atoms closer than MIN_INTERATOMIC_DISTANCE given its structure again,
-        up to CONTACT_REDRAWS times (the last draw stands): at attempt r the r-th next candidate of its
-        composition, i.e. the following template of its anonymous formula while there is one, else a new
-        flow draw."""
-        for attempt in range(1, CONTACT_REDRAWS + 1):
+        up to CONTACT_REDRAWS times (the last draw stands): the next unused candidate of its composition, i.e.
+        a template of its anonymous formula not yet taken while there is one, else a new flow draw."""
+        for _ in range(CONTACT_REDRAWS):
             close = [i for i, c in enumerate(crystals) if min_interatomic_distance(c) < MIN_INTERATOMIC_DISTANCE]
             if not close:
                 break
             self.contact_redraws += len(close)
-            k = 1 if self.library is None else attempt + 1
-            groups = self._structures([compositions[i] for i in close], k, steps, method, generator)
-            for i, group in zip(close, groups, strict=True):
-                crystals[i] = group[-1]
+            chosen = [compositions[i] for i in close]
+            if self.library is None:
+                redrawn = [group[0] for group in self._structures(chosen, 1, steps, method, generator)]
+            else:
+                redrawn = self._next_candidates(chosen, self._claim(chosen), steps, method, generator)
+            for i, crystal in zip(close, redrawn, strict=True):
+                crystals[i] = crystal
         return crystals
