@@ -28,19 +28,32 @@ def test_shipped_carbon_csp_flow_predicts_carbon_cells_of_carbon_density(tmp_pat
     assert all(VOLUME_PER_ATOM[0] < c.volume / c.num_atoms < VOLUME_PER_ATOM[1] for c in candidates)
 
 
-def test_carbon_hybrid_keeps_the_nearest_template_first_without_energy_ranking(tmp_path, shared_data_root):
-    """All carbon templates tie in distance, and CHGNet energy ranking lost 4 points on Carbon-24 lowdata_val,
-    so the hybrid's first candidate is the first 10-atom cell of the training pool."""
+def test_carbon_hybrid_puts_the_most_popular_structure_type_first_without_energy_ranking(tmp_path, shared_data_root):
+    """All carbon templates tie in distance; the hybrid's first candidate is the 10-atom training cell that
+    matches most 10-atom training cells (popularity from the shipped graph of the pool), the second one of
+    another structure type, and --rank-pool 0 gives back the pool order."""
     import csv
 
-    from autoperi.data import load_split
+    import numpy as np
 
-    first = next(c for c in load_split("carbon_24", "lowdata_train") if c.num_atoms == 10)
-    arguments = ["csp", "--formula", "C10", "-k", "2", "--steps", "10", "--model", CSP_MODEL, "--out", str(tmp_path)]
-    assert main(arguments) == 0
-    rows = list(csv.DictReader((tmp_path / "candidates.csv").open()))
-    assert rows[0]["template_id"] == str(first.id)
+    from autoperi.generative.templates import template_library
+
+    library = template_library("carbon_24", "lowdata_train")
+    sizes = np.array([c.num_atoms for c in library.crystals])
+    graph = library.prototypes()
+    popular = max(np.flatnonzero(sizes == 10), key=lambda i: (graph.popularity[i], -i))
+    arguments = ["csp", "--formula", "C10", "-k", "2", "--steps", "10", "--model", CSP_MODEL]
+    assert main([*arguments, "--out", str(tmp_path / "popular")]) == 0
+    rows = list(csv.DictReader((tmp_path / "popular" / "candidates.csv").open()))
+    assert rows[0]["template_id"] == str(library.crystals[popular].id)
+    assert int(rows[0]["template_popularity"]) == graph.popularity[popular] > 1
+    second = next(i for i, c in enumerate(library.crystals) if str(c.id) == rows[1]["template_id"])
+    assert second not in graph.neighbours[popular]
     assert not rows[0].get("static_energy_per_atom")
+    assert main([*arguments, "--rank-pool", "0", "--out", str(tmp_path / "nearest")]) == 0
+    rows = list(csv.DictReader((tmp_path / "nearest" / "candidates.csv").open()))
+    first = next(c for c in library.crystals if c.num_atoms == 10)
+    assert rows[0]["template_id"] == str(first.id)
 
 
 def test_shipped_carbon_composition_model_draws_the_training_atom_counts(tmp_path, shared_data_root):

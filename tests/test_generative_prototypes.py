@@ -71,7 +71,7 @@ def test_graph_is_cached_by_pool_content(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path))
     crystals = pool()
     first = PrototypeGraph.of(crystals, progress=False)
-    assert len(list((tmp_path / "prototypes").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "prototypes").glob("*.npz"))) == 1
     monkeypatch.setattr("autoperi.generative.prototypes.match_edges", lambda *a, **k: pytest.fail("recomputed"))
     assert PrototypeGraph.of(crystals, progress=False).popularity.tolist() == first.popularity.tolist()
     moved = pool()

@@ -58,14 +58,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="template and hybrid: score the N nearest templates (CHGNet energy per atom, one single point each, "
         "unrelaxed; column static_energy_per_atom) and put them first, ordered as --rank-by says; default for "
-        "hybrid: that ranking's measured best pool (off for Carbon-24 templates, where it lost), off for template; "
-        "0 turns it off",
+        "hybrid: that ranking's measured best pool (5; popularity: every template), off for template; "
+        "0 turns any ranking off (nearest templates first)",
     )
     csp.add_argument(
         "--rank-by",
         choices=CSP_RANKINGS,
-        help="how --rank-pool orders templates: energy (lowest CHGNet energy first) or learned (the shipped "
-        "template scorer, highest score first; column template_score); default: energy",
+        help="how --rank-pool orders templates: energy (lowest CHGNet energy first), learned (the shipped "
+        "template scorer, highest score first; column template_score) or popularity (the structure type most "
+        "common among the training crystals of the formula first, then a new type each; column "
+        "template_popularity; no energies); default: popularity for Carbon-24 templates, else energy",
     )
     csp.add_argument(
         "--rank",
@@ -184,9 +186,9 @@ def run_csp(args: argparse.Namespace) -> int:
 
     from autoperi.errors import AutoPeriError
     from autoperi.generative.csp import (
+        DATASET_RANK_BY,
         HYBRID_RANK_BY,
         HYBRID_RANK_POOLS,
-        UNRANKED_DATASETS,
         CSPSettings,
         predict_structures,
     )
@@ -201,9 +203,10 @@ def run_csp(args: argparse.Namespace) -> int:
     model, name, library, dataset = resolve_parts(args)
     check_domain(targets, model if args.strategy != "template" else None, name, library, dataset)
     strategy = "flow" if args.strategy == "hybrid" and library is None else args.strategy
-    rank_by = args.rank_by or HYBRID_RANK_BY
-    ranked_default = args.rank_pool is None and strategy == "hybrid" and dataset not in UNRANKED_DATASETS
-    rank_pool = HYBRID_RANK_POOLS[rank_by] if ranked_default else args.rank_pool
+    rank_by = args.rank_by or DATASET_RANK_BY.get(dataset, HYBRID_RANK_BY)
+    rank_pool = HYBRID_RANK_POOLS[rank_by] if args.rank_pool is None and strategy == "hybrid" else args.rank_pool
+    if args.rank_pool == 0:
+        rank_by, rank_pool = HYBRID_RANK_BY, None  # nearest templates first, unranked
     settings = CSPSettings(
         strategy, args.k, args.steps, args.method, args.seed, args.batch_size, args.refine_t0, args.refine_noise,
         rank_pool or None, rank_by,
@@ -284,6 +287,7 @@ def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
     distance = crystal.properties.get("template_distance")
     energy = crystal.properties.get("static_energy_per_atom")
     score = crystal.properties.get("template_score")
+    popularity = crystal.properties.get("template_popularity")
     return {
         "id": crystal.properties["target_id"],
         "rank": rank,
@@ -295,4 +299,5 @@ def candidate_row(crystal: Crystal, rank: int) -> dict[str, object]:
         "template_distance": "" if distance is None else distance,
         "static_energy_per_atom": "" if energy is None else energy,
         "template_score": "" if score is None else score,
+        "template_popularity": "" if popularity is None else popularity,
     }
