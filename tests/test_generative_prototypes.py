@@ -100,7 +100,13 @@ def test_csp_popularity_ranking_needs_no_energies(tmp_path, monkeypatch):
     assert all(c.properties["source"] == "template" and "static_energy_per_atom" not in c.properties for c in group)
 
 
-def test_popularity_counts_only_matches_of_the_same_kind():
-    graph = PrototypeGraph(4, np.array([(0, 1), (0, 2), (0, 3)]), kinds=["AB", "AB", "A2B2", "AB"])
-    assert graph.popularity.tolist() == [3, 2, 1, 2]
-    assert graph.popularity_order([2, 0, 1]) == [1, 0, 2]  # 0 leads; 2 matches it and is no new type
+def test_cells_of_another_size_are_not_compared_even_when_they_match():
+    """A rock salt's 2-atom primitive cell matches its 8-atom cell (the metric reduces both), but a target's
+    candidates all have its cell size, so popularity leaves such pairs out."""
+    conventional = rocksalt(5.6, 17, 11)
+    primitive = Crystal(
+        2.8 * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]]), [[0, 0, 0], [0.5, 0.5, 0.5]], [11, 17], id="NaCl-2"
+    )
+    matcher = StructureMatcher(**CSP_MATCHER_SETTINGS)
+    assert matcher.get_rms_dist(canonical_structure(conventional), canonical_structure(primitive)) is not None
+    assert match_edges([conventional, primitive, rocksalt(6.6, 35, 19)], progress=False).tolist() == [[0, 2]]
