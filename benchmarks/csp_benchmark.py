@@ -24,13 +24,12 @@ each position of the ranked lists that match (structural rule).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
 
 import torch
+from result_io import emit, machine_facts
 
 
 def parse_args() -> argparse.Namespace:
@@ -151,14 +150,9 @@ def main() -> None:
         predict_seconds=round(predict_seconds, 1),
         predict_cpu_seconds=round(predict_cpu, 1),
         match_seconds=round(time.perf_counter() - start, 1),
-        torch_threads=torch.get_num_threads(),
-        cpus=os.cpu_count(),
+        **machine_facts(),
     )
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ distinct candidates, raw and relaxed (oracles).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from result_io import emit
 
 
 def parse_args() -> argparse.Namespace:
@@ -158,10 +158,7 @@ def main() -> None:
         "relax_steps": args.relax_steps,
         "mean_relax_steps": float(np.mean([records[c.id]["steps"] for g in distinct for c in g])),
     }
-    print(json.dumps(result, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    emit(result, args.json, indent=1)
 
 
 if __name__ == "__main__":

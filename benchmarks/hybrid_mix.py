@@ -15,10 +15,10 @@ and the mean best RMSE of the matched ones are printed (the rule of :mod:`autope
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from result_io import emit
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,9 +70,7 @@ def main() -> None:
             rows.append(row)
             rmse = "-" if row["rmse"] is None else f"{row['rmse']:.4f}"
             print(f"k={k:3d} flow slots {flow_slots:3d}: {100 * row['match_rate']:6.2f} % / {rmse}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"targets": num_targets, "rows": rows}, indent=2) + "\n")
+    emit({"targets": num_targets, "rows": rows}, args.json, echo=False)
 
 
 if __name__ == "__main__":

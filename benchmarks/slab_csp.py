@@ -29,13 +29,12 @@ median thickness error against the target.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from result_io import emit, machine_facts
 
 
 def parse_args() -> argparse.Namespace:
@@ -233,14 +232,9 @@ def main() -> None:
         predict_cpu_seconds=round(predict_cpu, 1),
         slabs_per_cpu_second=round(sum(len(g) for g in groups) / max(predict_cpu, 1e-9), 2),
         match_seconds=round(time.perf_counter() - start, 1),
-        torch_threads=torch.get_num_threads(),
-        cpus=os.cpu_count(),
+        **machine_facts(),
     )
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
