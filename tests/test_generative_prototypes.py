@@ -9,7 +9,7 @@ from pymatgen.core import Element
 
 from autoperi.crystal import Crystal
 from autoperi.generative.csp import CSPSettings, predict_structures
-from autoperi.generative.prototypes import PrototypeGraph, canonical_structure, match_edges, rms_match
+from autoperi.generative.prototypes import PrototypeGraph, canonical_structure, group_edges, match_edges, rms_match
 from autoperi.generative.templates import TemplateLibrary
 from autoperi.metrics.csp import CSP_MATCHER_SETTINGS
 from physics_structures import caesium_chloride_supercell, rocksalt
@@ -67,17 +67,26 @@ def test_popularity_order_takes_the_most_popular_then_a_new_structure_type_then_
     assert graph.popularity_order([0, 4]) == [0, 1]
 
 
-def test_graph_is_cached_by_pool_content(tmp_path, monkeypatch):
+def test_group_edges_are_cached_by_content_and_match_in_parallel(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path))
     crystals = pool()
-    first = PrototypeGraph.of(crystals, progress=False)
+    first = group_edges(crystals, progress=False)
+    assert first.tolist() == match_edges(crystals, progress=False, workers=2).tolist()
     assert len(list((tmp_path / "prototypes").glob("*.npz"))) == 1
     monkeypatch.setattr("autoperi.generative.prototypes.match_edges", lambda *a, **k: pytest.fail("recomputed"))
-    assert PrototypeGraph.of(crystals, progress=False).popularity.tolist() == first.popularity.tolist()
+    assert group_edges(crystals, progress=False).tolist() == first.tolist()
     moved = pool()
     moved[0].frac_coords = moved[0].frac_coords + 0.05
     with pytest.raises(pytest.fail.Exception):
-        PrototypeGraph.of(moved, progress=False)
+        group_edges(moved, progress=False)
+
+
+def test_a_library_matches_only_the_formula_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOPERI_CACHE_DIR", str(tmp_path))
+    library = TemplateLibrary([*pool(), rocksalt(5.6, 17, 11).copy(id="NaCl-2", atomic_numbers=[11, 11, 11, 17] * 2)])
+    graph = library.prototypes([z("Li")] * 4 + [z("F")] * 4)
+    assert graph.popularity.tolist() == [2, 3, 3, 3, 2, 1]
+    assert len(list((tmp_path / "prototypes").glob("*.npz"))) == 1
 
 
 def test_library_popularity_candidates_lead_with_the_common_type(tmp_path, monkeypatch):

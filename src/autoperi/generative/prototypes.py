@@ -7,7 +7,8 @@ own rule (:mod:`autoperi.metrics.csp`: ``StructureMatcher(stol=0.5, ltol=0.3, an
 finds an RMS below stol; ``fit`` is stricter, it bounds the largest displacement, and disagrees with the metric
 on most Carbon-24 pairs). Only the pairs one target's candidates can form are compared: crystals of the same
 anonymous formula whose reduced (primitive, Niggli) cells have the same site count (the matcher rejects the
-rest). The match graph is computed once per pool and cached by its content.
+rest). The graph is computed for one anonymous formula at a time, when a target of that formula first asks
+for it, and cached by the content of that formula's templates.
 
 A template's popularity is how many pool crystals of its anonymous formula it matches, itself included: the
 template that matches most training crystals of the formula is the best guess for an unseen target of that
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,10 @@ from autoperi.caching import cache_dir
 from autoperi.crystal import Crystal
 from autoperi.generative.species import species_order
 from autoperi.metrics.csp import CSP_MATCHER_SETTINGS
-from autoperi.progress import progress_bar
+from autoperi.parallel import parallel_map
 
 PROTOTYPE_CACHE_VERSION = 3
-# Graphs of the benchmark template pools (Carbon-24 lowdata_train: 3.5 CPU-min to build), named by content key.
+# Match graphs of the benchmark pools' formula groups (Carbon-24 lowdata_train: 3.5 CPU-min), by content key.
 SHIPPED_GRAPHS = Path(__file__).with_name("prototype_graphs")
 
 
@@ -68,50 +70,74 @@ def _content_key(crystals: Sequence[Crystal]) -> str:
     return digest.hexdigest()[:20]
 
 
-def match_edges(crystals: Sequence[Crystal], progress: bool = True) -> np.ndarray:
-    """Every matching pair (i, j), i < j, of pool indices with the same anonymous formula, shape (E, 2)
-    (uncached)."""
-    matcher = _matcher()
+_REDUCED: list = []  # reduced structures of the crystals being matched, read by forked workers
+
+
+@cache
+def _shared_matcher():
+    return _matcher()
+
+
+def _row_matches(row: tuple[int, tuple[int, ...]]) -> list[int]:
+    """Those of ``row[1]`` (indices into :data:`_REDUCED`) that match crystal ``row[0]``."""
+    i, others = row
+    return [j for j in others if rms_match(_shared_matcher(), _REDUCED[i], _REDUCED[j])]
+
+
+def match_edges(crystals: Sequence[Crystal], progress: bool = True, workers: int | None = None) -> np.ndarray:
+    """Every matching pair (i, j), i < j, of indices into ``crystals`` with the same anonymous formula, shape
+    (E, 2), over ``workers`` processes (default: every core; uncached)."""
+    global _REDUCED
+    matcher = _shared_matcher()
     groups: dict[tuple, list[int]] = defaultdict(list)
-    reduced = []
+    _REDUCED = []
     for index, crystal in enumerate(crystals):
         structure = matcher._get_reduced_structure(canonical_structure(crystal), primitive_cell=True)
-        reduced.append(structure)
+        _REDUCED.append(structure)
         groups[(species_order(crystal.atomic_numbers)[1], len(structure))].append(index)
-    pairs = sum(len(members) * (len(members) - 1) // 2 for members in groups.values())
-    edges = []
-    with progress_bar(pairs, "template match graph", unit="pair", enabled=progress) as bar:
-        for members in groups.values():
-            for position, i in enumerate(members):
-                edges.extend((i, j) for j in members[position + 1 :] if rms_match(matcher, reduced[i], reduced[j]))
-                bar.update(len(members) - position - 1)
+    rows = [(i, tuple(members[p + 1 :])) for members in groups.values() for p, i in enumerate(members[:-1])]
+    pairs = sum(len(others) for _, others in rows)
+    try:
+        found = parallel_map(
+            _row_matches, rows, workers, f"template match graph ({pairs:,} pairs)", "row", progress=progress
+        )
+    finally:
+        _REDUCED = []
+    edges = [(i, j) for (i, _), matches in zip(rows, found, strict=True) for j in matches]
     return np.array(edges, dtype=np.int64).reshape(-1, 2)
 
 
+def group_edges(crystals: Sequence[Crystal], progress: bool = True) -> np.ndarray:
+    """:func:`match_edges` of ``crystals`` (e.g. a pool's templates of one anonymous formula): shipped
+    (:data:`SHIPPED_GRAPHS`, cache files of the benchmark pools copied there), cached by their content, or
+    computed and cached."""
+    name = f"{_content_key(crystals)}.npz"
+    path = cache_dir() / "prototypes" / name
+    known = next((p for p in (path, SHIPPED_GRAPHS / name) if p.exists()), None)
+    if known is not None:
+        return np.load(known)["edges"].astype(np.int64).reshape(-1, 2)
+    edges = match_edges(crystals, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, edges=edges.astype(np.int32))
+    return edges
+
+
 class PrototypeGraph:
-    """Which pool crystals match which: ``popularity[i]`` counts the crystals template i matches, itself too."""
+    """Which pool crystals match which, as far as known: ``popularity[i]`` counts the crystals template i
+    matches, itself too; :meth:`add_edges` adds matches as they are computed."""
 
-    def __init__(self, num_crystals: int, edges: np.ndarray) -> None:
+    def __init__(self, num_crystals: int, edges: np.ndarray | None = None) -> None:
         self.neighbours: list[set[int]] = [set() for _ in range(num_crystals)]
-        for i, j in edges.tolist():
-            self.neighbours[i].add(j)
-            self.neighbours[j].add(i)
-        self.popularity = np.array([len(n) + 1 for n in self.neighbours], dtype=np.int64)
+        self.popularity = np.ones(num_crystals, dtype=np.int64)
+        if edges is not None:
+            self.add_edges(edges)
 
-    @classmethod
-    def of(cls, crystals: Sequence[Crystal], progress: bool = True) -> PrototypeGraph:
-        """The pool's graph: shipped (:data:`SHIPPED_GRAPHS`, the cache file of a benchmark pool copied there)
-        or cached when this pool's content was seen before."""
-        name = f"{_content_key(crystals)}.npz"
-        path = cache_dir() / "prototypes" / name
-        known = next((p for p in (path, SHIPPED_GRAPHS / name) if p.exists()), None)
-        if known is not None:
-            edges = np.load(known)["edges"].astype(np.int64)
-        else:
-            edges = match_edges(crystals, progress)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(path, edges=edges.astype(np.int32))
-        return cls(len(crystals), edges)
+    def add_edges(self, edges: np.ndarray) -> None:
+        for i, j in np.asarray(edges, dtype=np.int64).reshape(-1, 2).tolist():
+            if j not in self.neighbours[i]:
+                self.neighbours[i].add(j)
+                self.neighbours[j].add(i)
+                self.popularity[[i, j]] += 1
 
     def popularity_order(self, indices: Sequence[int], pool: int | None = None) -> list[int]:
         """Positions into ``indices`` (pool indices, nearest first): among the first ``pool`` (all when None),

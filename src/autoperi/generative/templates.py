@@ -23,7 +23,7 @@ import numpy as np
 
 from autoperi.crystal import MAX_ATOMIC_NUMBER, Crystal
 from autoperi.errors import AutoPeriError
-from autoperi.generative.prototypes import PrototypeGraph
+from autoperi.generative.prototypes import PrototypeGraph, group_edges
 from autoperi.generative.species import AnonymousFormula, element_distance, species_order
 
 # Per-crystal energy-like property (lower: more stable) that breaks distance ties, where it helped on the
@@ -81,6 +81,7 @@ class TemplateLibrary:
             self._by_formula[formula].append(_Template(index, species, stability))
         self.elements = frozenset(int(z) for crystal in self.crystals for z in np.unique(crystal.atomic_numbers))
         self._prototypes: PrototypeGraph | None = None
+        self._matched_formulas: set[AnonymousFormula] = set()
 
     def __len__(self) -> int:
         return len(self.crystals)
@@ -99,10 +100,16 @@ class TemplateLibrary:
         scored = [(element_distance(t.species, species, weights), t) for t in templates]
         return sorted(scored, key=lambda item: (item[0], item[1].stability, item[1].index))
 
-    def prototypes(self) -> PrototypeGraph:
-        """Which pool crystals match which (:class:`autoperi.generative.prototypes.PrototypeGraph`, cached)."""
+    def prototypes(self, composition: Sequence[int] | np.ndarray) -> PrototypeGraph:
+        """Which pool crystals match which (:class:`autoperi.generative.prototypes.PrototypeGraph`), with the
+        matches among the templates of ``composition``'s anonymous formula computed (once, cached)."""
         if self._prototypes is None:
-            self._prototypes = PrototypeGraph.of(self.crystals)
+            self._prototypes = PrototypeGraph(len(self.crystals))
+        formula = species_order(composition)[1]
+        if formula not in self._matched_formulas:
+            members = np.array([t.index for t in self._by_formula.get(formula, [])], dtype=np.int64)
+            self._prototypes.add_edges(members[group_edges([self.crystals[i] for i in members])])
+            self._matched_formulas.add(formula)
         return self._prototypes
 
     def candidates(
@@ -126,7 +133,7 @@ class TemplateLibrary:
         ranked = self.ranked(composition, exclude)
         if popularity_pool is None:
             return [self._relabel(template, target_species, distance) for distance, template in ranked[:k]]
-        graph = self.prototypes()
+        graph = self.prototypes(composition)
         order = graph.popularity_order([template.index for _, template in ranked], popularity_pool or None)[:k]
         chosen = [self._relabel(ranked[p][1], target_species, ranked[p][0]) for p in order]
         for candidate in chosen:
