@@ -180,6 +180,25 @@ def test_a_repeated_composition_takes_the_next_template_then_flow_draws():
     assert generator._claim([np.array([11, 17])]) == [5]  # NaCl in a smaller cell continues the count
 
 
+def test_a_template_of_an_already_sampled_structure_type_is_skipped():
+    """Two rock-salt templates relabel to the same NaCl: the second draw of NaCl skips the second rock salt
+    (a duplicate under StructureMatcher) and takes the CsCl-type template."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    network = PaiNNConfig(hidden_dim=16, num_layers=1, num_radial=8, cutoff=5.0, max_neighbors=12, time_dim=8)
+    flow = CrystalFlow(CrystalFlowConfig(mode="csp", network=network, max_atoms=20)).eval()
+    salts = [rocksalt(6.3, 17, 19).copy(id="KCl"), rocksalt(6.6, 35, 19).copy(id="KBr")]
+    library = TemplateLibrary([*salts, caesium_chloride_supercell(4.6, 53, 55).copy(id="CsI")])
+    target = np.array([11] * 4 + [17] * 4)
+    assert [c.properties["template_id"] for c in library.candidates(target, k=3)] == ["KCl", "KBr", "CsI"]
+    generator = CompositionFirstGenerator(CompositionModel(TINY).eval(), flow, library)
+    numbers = torch.as_tensor(np.tile(target, 2))
+    first, second = generator.sample(torch.tensor([8, 8]), numbers, steps=2).to_crystals()
+    assert generator.duplicate_redraws == 1
+    assert np.allclose(second.frac_coords, library.crystals[2].frac_coords, atol=1e-6)
+    assert not StructureMatcher().fit(structure_from_crystal(first), structure_from_crystal(second))
+
+
 def test_shipped_mp20_composition_model_gives_few_many_element_cells_and_respects_a_system():
     """The shipped file loads with weights_only=True; its cells rarely hold six or more elements (MP-20 test
     split: 0.1 %), and a chemical system restricts every sampled element."""

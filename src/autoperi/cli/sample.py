@@ -171,7 +171,8 @@ def run_sample(args: argparse.Namespace) -> int:
     if hasattr(model, "composition"):
         print(
             f"redrawn: {model.composition.neutral_redraws} compositions (neutral-share correction), "
-            f"{model.contact_redraws} structures (atoms closer than 0.5 Å)"
+            f"{model.contact_redraws} structures (atoms closer than 0.5 Å), "
+            f"{model.duplicate_redraws} structures (the same as an earlier sample of the composition)"
         )
         if model.composition.element_counts_drawn:
             print(

@@ -24,7 +24,7 @@ generators); given ``atomic_numbers`` it predicts structures only.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import gcd
@@ -80,13 +80,15 @@ from autoperi.generative.neutral_calibration import (
 )
 from autoperi.generative.species import mendeleev_number
 from autoperi.generative.templates import TemplateLibrary
+from autoperi.io.pymatgen_adapter import structure_from_crystal
 from autoperi.metrics.validity import MIN_INTERATOMIC_DISTANCE, min_interatomic_distance
 
 PAD, END = 0, 1
 # Targeted generation with a template library: a drawn composition whose anonymous formula has no template in
 # it is drawn again, up to this many times, before the CSP flow gives it a structure.
 TEMPLATE_REDRAWS = 10
-# A sampled structure with two atoms closer than MIN_INTERATOMIC_DISTANCE is drawn again up to this many times.
+# A sampled structure with two atoms closer than MIN_INTERATOMIC_DISTANCE, or (with templates) the same structure as
+# an earlier sample of its composition, is drawn again up to this many times.
 CONTACT_REDRAWS = 5
 ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + its rank (1..NUM_ELEMENTS) in the element order
 ELEMENT_ORDERS = ("atomic_number", "mendeleev")
@@ -670,10 +672,12 @@ class CompositionFirstGenerator:
     ``library``, the hybrid strategy of :mod:`autoperi.generative.csp` (nearest relabelled training template of
     the same anonymous formula, else a draw of the CSP flow), without one the CSP flow alone.
 
-    Every structure drawn for a composition, first or redrawn for a close contact, takes the next unused
-    candidate of its reduced formula over this generator's life: the nearest template, then the next one,
-    and a flow draw once the templates are used up, so a repeated composition does not give the same crystal
-    twice."""
+    Every structure drawn for a composition, first or redrawn, takes the next unused candidate of its reduced
+    formula over this generator's life: the nearest template, then the next one, and a flow draw once the
+    templates are used up. A candidate that is the same structure as an earlier sample of its composition
+    (pymatgen's StructureMatcher with its defaults, the uniqueness metric's rule: two training crystals of one
+    structure type relabel to the same crystal) is drawn again, so a repeated composition does not give the
+    same crystal twice."""
 
     de_novo = True
 
@@ -691,6 +695,8 @@ class CompositionFirstGenerator:
         self.redraws = redraws
         self.contact_redraws = 0  # structures drawn again for a close contact, over this generator's life
         self.candidates_used: Counter[tuple[tuple[int, int], ...]] = Counter()  # reduced formula: candidates taken
+        self.duplicate_redraws = 0  # structures drawn again for repeating an earlier sample, over this life
+        self._produced: dict[tuple[tuple[int, int], ...], list] = defaultdict(list)  # reduced formula: Structures
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -752,7 +758,7 @@ class CompositionFirstGenerator:
             crystals = self.structure.sample(num_atoms, atomic_numbers, steps, method, generator).to_crystals()
         else:
             crystals = self._next_candidates(compositions, self._claim(compositions), steps, method, generator)
-        crystals = self._without_contacts(crystals, compositions, steps, method, generator)
+        crystals = self._redrawn(crystals, compositions, steps, method, generator)
         return CrystalBatch.from_crystals(crystals, dtype=next(self.structure.parameters()).dtype)
 
     def _claim(self, compositions: list[np.ndarray]) -> list[int]:
@@ -792,7 +798,7 @@ class CompositionFirstGenerator:
         settings = CSPSettings(strategy, k, steps, method, seed, max(1, len(compositions)))
         return predict_structures(compositions, settings, self.structure, self.library)
 
-    def _without_contacts(
+    def _redrawn(
         self,
         crystals: list[Crystal],
         compositions: list[np.ndarray],
@@ -800,19 +806,51 @@ class CompositionFirstGenerator:
         method: str,
         generator: torch.Generator | None,
     ) -> list[Crystal]:
-        """The crystals, each one with two atoms closer than MIN_INTERATOMIC_DISTANCE given its structure again,
-        up to CONTACT_REDRAWS times (the last draw stands): the next unused candidate of its composition, i.e.
-        a template of its anonymous formula not yet taken while there is one, else a new flow draw."""
+        """The crystals, each one with two atoms closer than MIN_INTERATOMIC_DISTANCE or (with templates) the
+        same structure as an earlier sample of its composition given its structure again, up to
+        CONTACT_REDRAWS times (the last draw stands): the next unused candidate of its composition, i.e. a
+        template of its anonymous formula not yet taken while there is one, else a new flow draw."""
         for _ in range(CONTACT_REDRAWS):
-            close = [i for i, c in enumerate(crystals) if min_interatomic_distance(c) < MIN_INTERATOMIC_DISTANCE]
-            if not close:
+            close = {i for i, c in enumerate(crystals) if min_interatomic_distance(c) < MIN_INTERATOMIC_DISTANCE}
+            repeats = set() if self.library is None else self._repeats(crystals, compositions, close)
+            if not close and not repeats:
                 break
             self.contact_redraws += len(close)
-            chosen = [compositions[i] for i in close]
+            self.duplicate_redraws += len(repeats)
+            chosen = sorted(close | repeats)
+            again = [compositions[i] for i in chosen]
             if self.library is None:
-                redrawn = [group[0] for group in self._structures(chosen, 1, steps, method, generator)]
+                redrawn = [group[0] for group in self._structures(again, 1, steps, method, generator)]
             else:
-                redrawn = self._next_candidates(chosen, self._claim(chosen), steps, method, generator)
-            for i, crystal in zip(close, redrawn, strict=True):
+                redrawn = self._next_candidates(again, self._claim(again), steps, method, generator)
+            for i, crystal in zip(chosen, redrawn, strict=True):
                 crystals[i] = crystal
+        for crystal, composition in zip(crystals, compositions, strict=True):
+            self._produced[reduced_composition(composition)].append(structure_from_crystal(crystal))
         return crystals
+
+    def _repeats(self, crystals: list[Crystal], compositions: list[np.ndarray], skipped: set[int]) -> set[int]:
+        """Positions (outside ``skipped``) whose crystal matches an earlier sample of its composition: of an
+        earlier sample() call, or earlier in this batch."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        matcher = StructureMatcher()
+        batch: dict[tuple[tuple[int, int], ...], list] = defaultdict(list)
+        repeats = set()
+        for i, (crystal, composition) in enumerate(zip(crystals, compositions, strict=True)):
+            if i in skipped:
+                continue
+            key = reduced_composition(composition)
+            structure = structure_from_crystal(crystal)
+            if any(_same_structure(matcher, structure, earlier) for earlier in self._produced[key] + batch[key]):
+                repeats.add(i)
+            else:
+                batch[key].append(structure)
+        return repeats
+
+
+def _same_structure(matcher, first, second) -> bool:
+    try:
+        return bool(matcher.fit(first, second))
+    except Exception:  # pymatgen fails on some degenerate cells: treat them as different
+        return False
