@@ -88,8 +88,9 @@ PAD, END = 0, 1
 # it is drawn again, up to this many times, before the CSP flow gives it a structure.
 TEMPLATE_REDRAWS = 10
 # A sampled structure with two atoms closer than MIN_INTERATOMIC_DISTANCE, or (with templates) the same structure as
-# an earlier sample of its composition, is drawn again up to this many times.
-CONTACT_REDRAWS = 5
+# an earlier sample of its composition, is drawn again up to this many times (a formula may have a dozen templates
+# of one structure type).
+STRUCTURE_REDRAWS = 10
 ELEMENT_OFFSET = 1  # token of element Z: ELEMENT_OFFSET + its rank (1..NUM_ELEMENTS) in the element order
 ELEMENT_ORDERS = ("atomic_number", "mendeleev")
 
@@ -808,45 +809,45 @@ class CompositionFirstGenerator:
     ) -> list[Crystal]:
         """The crystals, each one with two atoms closer than MIN_INTERATOMIC_DISTANCE or (with templates) the
         same structure as an earlier sample of its composition given its structure again, up to
-        CONTACT_REDRAWS times (the last draw stands): the next unused candidate of its composition, i.e. a
+        STRUCTURE_REDRAWS times (the last draw stands): the next unused candidate of its composition, i.e. a
         template of its anonymous formula not yet taken while there is one, else a new flow draw."""
-        for _ in range(CONTACT_REDRAWS):
-            close = {i for i, c in enumerate(crystals) if min_interatomic_distance(c) < MIN_INTERATOMIC_DISTANCE}
-            repeats = set() if self.library is None else self._repeats(crystals, compositions, close)
-            if not close and not repeats:
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        matcher = StructureMatcher()
+        accepted: dict[tuple[tuple[int, int], ...], list] = defaultdict(list)  # this batch's kept structures
+        pending = list(range(len(crystals)))
+        for attempt in range(STRUCTURE_REDRAWS + 1):
+            rejected = []
+            for i in pending:
+                key = reduced_composition(compositions[i])
+                structure = structure_from_crystal(crystals[i])
+                last = attempt == STRUCTURE_REDRAWS
+                if not last and min_interatomic_distance(crystals[i]) < MIN_INTERATOMIC_DISTANCE:
+                    self.contact_redraws += 1
+                elif not last and self.library is not None and self._repeats(matcher, structure, key, accepted):
+                    self.duplicate_redraws += 1
+                else:
+                    accepted[key].append(structure)
+                    continue
+                rejected.append(i)
+            if not rejected:
                 break
-            self.contact_redraws += len(close)
-            self.duplicate_redraws += len(repeats)
-            chosen = sorted(close | repeats)
-            again = [compositions[i] for i in chosen]
+            again = [compositions[i] for i in rejected]
             if self.library is None:
                 redrawn = [group[0] for group in self._structures(again, 1, steps, method, generator)]
             else:
                 redrawn = self._next_candidates(again, self._claim(again), steps, method, generator)
-            for i, crystal in zip(chosen, redrawn, strict=True):
+            for i, crystal in zip(rejected, redrawn, strict=True):
                 crystals[i] = crystal
-        for crystal, composition in zip(crystals, compositions, strict=True):
-            self._produced[reduced_composition(composition)].append(structure_from_crystal(crystal))
+            pending = rejected
+        for key, structures in accepted.items():
+            self._produced[key].extend(structures)
         return crystals
 
-    def _repeats(self, crystals: list[Crystal], compositions: list[np.ndarray], skipped: set[int]) -> set[int]:
-        """Positions (outside ``skipped``) whose crystal matches an earlier sample of its composition: of an
-        earlier sample() call, or earlier in this batch."""
-        from pymatgen.analysis.structure_matcher import StructureMatcher
-
-        matcher = StructureMatcher()
-        batch: dict[tuple[tuple[int, int], ...], list] = defaultdict(list)
-        repeats = set()
-        for i, (crystal, composition) in enumerate(zip(crystals, compositions, strict=True)):
-            if i in skipped:
-                continue
-            key = reduced_composition(composition)
-            structure = structure_from_crystal(crystal)
-            if any(_same_structure(matcher, structure, earlier) for earlier in self._produced[key] + batch[key]):
-                repeats.add(i)
-            else:
-                batch[key].append(structure)
-        return repeats
+    def _repeats(self, matcher, structure, key: tuple[tuple[int, int], ...], accepted: dict) -> bool:
+        """Whether ``structure`` matches an earlier sample of its reduced formula ``key``: of an earlier
+        sample() call, or kept earlier in this batch."""
+        return any(_same_structure(matcher, structure, earlier) for earlier in self._produced[key] + accepted[key])
 
 
 def _same_structure(matcher, first, second) -> bool:
