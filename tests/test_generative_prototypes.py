@@ -65,6 +65,7 @@ def test_popularity_order_takes_the_most_popular_then_a_new_structure_type_then_
     assert graph.popularity_order([0, 4, 2, 1, 3]) == [2, 0, 1, 3, 4]  # ties go to the nearer position
     assert graph.popularity_order([0, 4, 2, 1, 3], pool=2) == [0, 1, 2, 3, 4]  # only the first two reordered
     assert graph.popularity_order([0, 4]) == [0, 1]
+    assert graph.popularity_order([0, 4, 2, 1, 3], popular_first=False) == [0, 2, 1, 3, 4]  # nearest of each type
 
 
 def test_group_edges_are_cached_by_content_and_match_in_parallel(tmp_path, monkeypatch):

@@ -14,7 +14,9 @@ for, after the scored ones), or ``learned``, highest score of the shipped templa
 (:mod:`autoperi.generative.template_scorer`, recorded as ``template_score``); templates beyond the pool
 follow in distance order. ``rank_by="popularity"`` needs no energies: the pool's most common structure type
 comes first, then the most common type not yet among the candidates, and so on
-(:mod:`autoperi.generative.prototypes`; ``rank_pool`` None reorders every template of the composition).
+(:mod:`autoperi.generative.prototypes`; ``rank_pool`` None reorders every template of the composition);
+``rank_by="distinct"`` keeps the nearest template first and skips every template of a structure type already
+listed.
 
 Every candidate records where it came from in ``properties["source"]`` (``template``, ``refined`` or
 ``flow``) and, for templates, ``template_id``, ``template_distance`` and, when scored,
@@ -44,13 +46,21 @@ STRATEGIES = CSP_STRATEGIES
 # (pools 3, 10, 20: 61.8-61.5 %); on the whole test split 63.07 % against 61.32 %
 # (benchmarks/results/issue13/energy_ranking.md). The learned scorer (fitted for pool 5) matched 62.2 % of the
 # same val targets, so energy stays the default (benchmarks/results/issue13/learned_ranking.md).
-HYBRID_RANK_POOLS: dict[str, int | None] = {"energy": 5, "learned": 5, "popularity": None}  # None: every template
+HYBRID_RANK_POOLS: dict[str, int | None] = {
+    "energy": 5,
+    "learned": 5,
+    "popularity": None,
+    "distinct": None,
+}  # None: every template
 HYBRID_RANK_BY = "energy"
 # Template datasets with another default ranking (template and hybrid). Carbon-24: every carbon template ties in
 # distance, and on lowdata_val (203 targets, k = 1) the lowest CHGNet energy of the 5 nearest templates matched
 # 17.2 % against 21.2 % for pool order, the most popular structure type 43.8 % (k = 20: 91.1 -> 99.0 %;
 # benchmarks/results/carbon_24/README.md).
 DATASET_RANK_BY = {"carbon_24": "popularity"}
+# Rankings by structure type (autoperi.generative.prototypes): the most popular first, or the nearest first, each
+# followed by the next of a structure type not yet listed.
+STRUCTURE_TYPE_RANKINGS = ("popularity", "distinct")
 
 
 @dataclass(frozen=True)
@@ -97,9 +107,12 @@ def predict_structures(
     if settings.strategy != "flow" and library is None:
         raise AutoPeriError(f"the {settings.strategy} strategy needs a template library")
     groups: list[list[Crystal]] = [[] for _ in compositions]
-    if settings.strategy != "flow" and settings.rank_by == "popularity":
-        pool = settings.rank_pool or 0  # 0: every template of the composition
-        groups = [_tagged(library.candidates(c, settings.k, popularity_pool=pool), "template") for c in compositions]
+    if settings.strategy != "flow" and settings.rank_by in STRUCTURE_TYPE_RANKINGS:
+        pool, popular = settings.rank_pool or 0, settings.rank_by == "popularity"  # pool 0: every template
+        groups = [
+            _tagged(library.candidates(c, settings.k, popularity_pool=pool, popular_first=popular), "template")
+            for c in compositions
+        ]
     elif settings.strategy != "flow":
         retrieved = max(settings.k, settings.rank_pool or 0)
         groups = [_tagged(library.candidates(c, retrieved), "template") for c in compositions]

@@ -139,12 +139,14 @@ class PrototypeGraph:
                 self.neighbours[j].add(i)
                 self.popularity[[i, j]] += 1
 
-    def popularity_order(self, indices: Sequence[int], pool: int | None = None) -> list[int]:
+    def popularity_order(
+        self, indices: Sequence[int], pool: int | None = None, popular_first: bool = True
+    ) -> list[int]:
         """Positions into ``indices`` (pool indices, nearest first): among the first ``pool`` (all when None),
-        greedily the most popular template that matches none chosen before (ties: the nearer), then the
-        remaining positions in their order."""
+        greedily the most popular template (``popular_first``; else the nearest) that matches none chosen
+        before (ties: the nearer), then the remaining positions in their order."""
         window = range(len(indices) if pool is None else min(pool, len(indices)))
-        remaining = sorted(window, key=lambda p: (-self.popularity[indices[p]], p))
+        remaining = sorted(window, key=lambda p: (-self.popularity[indices[p]], p)) if popular_first else window
         leaders: list[int] = []
         covered: set[int] = set()
         for position in remaining:

@@ -118,6 +118,7 @@ class TemplateLibrary:
         k: int = 1,
         exclude: int | None = None,
         popularity_pool: int | None = None,
+        popular_first: bool = True,
     ) -> list[Crystal]:
         """Up to ``k`` relabelled templates for ``composition`` (atomic numbers of the cell), nearest first.
 
@@ -125,8 +126,9 @@ class TemplateLibrary:
         ``template_distance`` and ``volume_ratio`` (target over template volume estimate) in its properties;
         an empty list means no training crystal has this anonymous formula. ``exclude``: see :meth:`ranked`.
         ``popularity_pool``: the nearest ``popularity_pool`` templates are reordered by structure-type
-        popularity (:meth:`autoperi.generative.prototypes.PrototypeGraph.popularity_order`; 0: all templates),
-        and each candidate records ``template_popularity``, how many pool crystals it matches."""
+        popularity (:meth:`autoperi.generative.prototypes.PrototypeGraph.popularity_order`; 0: all templates;
+        ``popular_first`` False: the nearest of each new structure type first), and each candidate records
+        ``template_popularity``, how many pool crystals it matches."""
         if k < 1:
             raise AutoPeriError("the number of candidates must be positive")
         target_species, _ = species_order(composition)
@@ -134,7 +136,8 @@ class TemplateLibrary:
         if popularity_pool is None:
             return [self._relabel(template, target_species, distance) for distance, template in ranked[:k]]
         graph = self.prototypes(composition)
-        order = graph.popularity_order([template.index for _, template in ranked], popularity_pool or None)[:k]
+        indices = [template.index for _, template in ranked]
+        order = graph.popularity_order(indices, popularity_pool or None, popular_first)[:k]
         chosen = [self._relabel(ranked[p][1], target_species, ranked[p][0]) for p in order]
         for candidate in chosen:
             candidate.properties["template_popularity"] = int(graph.popularity[candidate.properties["template_index"]])
