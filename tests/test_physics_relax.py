@@ -35,6 +35,14 @@ def test_converged_relaxation_has_small_forces_and_stress():
     assert 0 < result.displacement < 0.2  # the start was displaced by about 0.05 Å per atom
 
 
+def test_external_pressure_compresses_the_cell_as_the_bulk_modulus_says():
+    """Silicon (bulk modulus about 98 GPa) at 20 GPa: a Birch-Murnaghan volume of about 0.85 of zero pressure's."""
+    start = perturbed(silicon(), seed=0, displacement=0.02, strain=0.01)
+    free, pressed = (relax_crystals([start], fmax=0.02, steps=300, progress=False, pressure_gpa=p)[0] for p in (0, 20))
+    assert free.converged and pressed.converged
+    assert 0.78 < pressed.relaxed.volume / free.relaxed.volume < 0.92
+
+
 def test_displacement_ignores_translation_and_strain_and_counts_atom_moves():
     start = Crystal(4.0 * np.eye(3), np.array([[0.05, 0.5, 0.5], [0.5, 0.5, 0.5]]), np.array([11, 17]))
     translated = start.copy(frac_coords=(start.frac_coords + np.array([-0.1, 0.3, 0.9])) % 1.0)  # wraps atom 0 around

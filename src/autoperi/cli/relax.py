@@ -44,6 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_scheduler_option(parser, "--workers processes here, a local Dask cluster when more than 1")
     parser.add_argument("--trajectories", action="store_true", help="also write OUT/trajectories/<name>.traj")
     parser.add_argument("--max-atoms", type=int, default=None, help="skip crystals with more atoms than this")
+    parser.add_argument(
+        "--pressure",
+        type=float,
+        default=0.0,
+        help="external pressure in GPa on bulk cells (default 0); e.g. 10 for Carbon-24, whose crystals were "
+        "found by AIRSS at 10 GPa; energies in relax.csv stay CHGNet's energies, without the pV term",
+    )
     parser.set_defaults(func=run_relax)
 
 
@@ -80,6 +87,7 @@ def run_relax(args: argparse.Namespace) -> int:
             optimizer=args.optimizer,
             trajectory_dir=out / "trajectories" if args.trajectories else None,
             trajectory_names=names,
+            pressure_gpa=args.pressure,
         )
     rows = []
     for name, result in zip(names, results, strict=True):

@@ -66,6 +66,7 @@ class RelaxSettings:
     steps: int = 500
     optimizer: str = "FIRE"
     trajectory_dir: str | None = None
+    pressure_gpa: float = 0.0  # external pressure on the cell (bulk crystals: the enthalpy is minimised)
 
 
 def _calculator():
@@ -102,13 +103,15 @@ def _failed(crystal: Crystal, message: str) -> RelaxResult:
     return RelaxResult(crystal.id, crystal, None, math.nan, math.nan, math.nan, 0, False, message)
 
 
-def _degrees_of_freedom(atoms, crystal: Crystal, fixed_layers: int):
-    """What the optimiser moves: positions and cell of a bulk crystal, free positions of a slab."""
+def _degrees_of_freedom(atoms, crystal: Crystal, fixed_layers: int, pressure_gpa: float = 0.0):
+    """What the optimiser moves: positions and cell of a bulk crystal (under ``pressure_gpa``), free positions
+    of a slab."""
     from ase.constraints import FixAtoms
     from ase.filters import FrechetCellFilter
+    from ase.units import GPa
 
     if crystal.is_bulk:
-        return FrechetCellFilter(atoms)
+        return FrechetCellFilter(atoms, scalar_pressure=pressure_gpa * GPa)
     if fixed_layers > 0:
         atoms.set_constraint(FixAtoms(mask=crystal.layers() < fixed_layers))
     return atoms
@@ -128,7 +131,7 @@ def _relax(crystal: Crystal, settings: RelaxSettings, trajectory_name: str | Non
     if settings.trajectory_dir and trajectory_name:
         trajectory = str(Path(settings.trajectory_dir) / f"{trajectory_name}.traj")
     optimizer_class = {"FIRE": FIRE, "BFGS": BFGS}[settings.optimizer]
-    moving = _degrees_of_freedom(atoms, crystal, fixed_layers)
+    moving = _degrees_of_freedom(atoms, crystal, fixed_layers, settings.pressure_gpa)
     optimizer = optimizer_class(moving, logfile=None, trajectory=trajectory)
     converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
     energy_final = atoms.get_potential_energy() / len(atoms)
@@ -176,9 +179,11 @@ def relax_crystals(
     trajectory_names: Sequence[str] | None = None,
     progress: bool = True,
     fixed_layers: int = 0,
+    pressure_gpa: float = 0.0,
 ) -> list[RelaxResult]:
     """Relax every crystal with CHGNet (results in input order), ``workers`` processes in parallel; slabs
-    relax their positions only, with the atoms of their ``fixed_layers`` lowest layers fixed.
+    relax their positions only, with the atoms of their ``fixed_layers`` lowest layers fixed. Bulk cells relax
+    under the external pressure ``pressure_gpa`` (0: none).
 
     Each worker process loads CHGNet once and runs on one thread. Trajectories, when ``trajectory_dir`` is
     given, are written as ASE ``.traj`` files named by ``trajectory_names`` (default: the crystal ids).
@@ -187,7 +192,7 @@ def relax_crystals(
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if trajectory_dir is not None:
         Path(trajectory_dir).mkdir(parents=True, exist_ok=True)
-    settings = RelaxSettings(fmax, steps, optimizer, str(trajectory_dir) if trajectory_dir else None)
+    settings = RelaxSettings(fmax, steps, optimizer, str(trajectory_dir) if trajectory_dir else None, pressure_gpa)
     names = list(trajectory_names) if trajectory_names else [c.id or f"structure-{i}" for i, c in enumerate(crystals)]
     jobs = [(crystal, settings, name, fixed_layers) for crystal, name in zip(crystals, names, strict=True)]
     return parallel_map(_relax_job, jobs, workers, "relaxing", uses_torch=True, progress=progress)
