@@ -67,7 +67,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="how --rank-pool orders templates: energy (lowest CHGNet energy first), learned (the shipped "
         "template scorer, highest score first; column template_score) or popularity (the structure type most "
         "common among the training crystals of the formula first, then a new type each; column "
-        "template_popularity; no energies); default: popularity for Carbon-24 templates, else energy",
+        "template_popularity; no energies) or distinct (the nearest template first, then the nearest of each "
+        "structure type not yet listed); default: popularity for Carbon-24 templates, else energy",
     )
     csp.add_argument(
         "--rank",
