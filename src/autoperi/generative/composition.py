@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import gcd
 from typing import ClassVar
 
 import numpy as np
@@ -81,9 +80,11 @@ from autoperi.generative.neutral_calibration import (
 from autoperi.generative.species import mendeleev_number
 from autoperi.generative.templates import TemplateLibrary
 from autoperi.io.pymatgen_adapter import structure_from_crystal
-from autoperi.metrics.validity import MIN_INTERATOMIC_DISTANCE, min_interatomic_distance
+from autoperi.metrics.uniqueness import same_structure
+from autoperi.metrics.validity import MIN_INTERATOMIC_DISTANCE, min_interatomic_distance, reduced_composition
 
 PAD, END = 0, 1
+ReducedFormula = tuple[tuple[int, ...], tuple[int, ...]]  # metrics.validity.reduced_composition
 # Targeted generation with a template library: a drawn composition whose anonymous formula has no template in
 # it is drawn again, up to this many times, before the CSP flow gives it a structure.
 TEMPLATE_REDRAWS = 10
@@ -661,13 +662,6 @@ class CompositionModel(nn.Module):
         return numbers[torch.argsort(crystal * (NUM_ELEMENTS + 1) + numbers)]
 
 
-def reduced_composition(atomic_numbers: np.ndarray) -> tuple[tuple[int, int], ...]:
-    """(element, count) pairs with the counts divided by their greatest common divisor: Na2Cl2 is NaCl."""
-    elements, counts = np.unique(np.asarray(atomic_numbers, dtype=np.int64), return_counts=True)
-    divisor = gcd(*counts.tolist()) if len(counts) else 1
-    return tuple((int(e), int(c) // divisor) for e, c in zip(elements, counts, strict=True))
-
-
 class CompositionFirstGenerator:
     """De novo generation as a composition model's draw followed by a structure for it: with a template
     ``library``, the hybrid strategy of :mod:`autoperi.generative.csp` (nearest relabelled training template of
@@ -695,9 +689,9 @@ class CompositionFirstGenerator:
         self.composition, self.structure, self.library, self.targets = composition, structure, library, targets
         self.redraws = redraws
         self.contact_redraws = 0  # structures drawn again for a close contact, over this generator's life
-        self.candidates_used: Counter[tuple[tuple[int, int], ...]] = Counter()  # reduced formula: candidates taken
+        self.candidates_used: Counter[ReducedFormula] = Counter()  # reduced formula: candidates taken
         self.duplicate_redraws = 0  # structures drawn again for repeating an earlier sample, over this life
-        self._produced: dict[tuple[tuple[int, int], ...], list] = defaultdict(list)  # reduced formula: Structures
+        self._produced: dict[ReducedFormula, list] = defaultdict(list)  # reduced formula: Structures
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -811,25 +805,23 @@ class CompositionFirstGenerator:
         same structure as an earlier sample of its composition given its structure again, up to
         STRUCTURE_REDRAWS times (the last draw stands): the next unused candidate of its composition, i.e. a
         template of its anonymous formula not yet taken while there is one, else a new flow draw."""
-        from pymatgen.analysis.structure_matcher import StructureMatcher
-
-        matcher = StructureMatcher()
-        accepted: dict[tuple[tuple[int, int], ...], list] = defaultdict(list)  # this batch's kept structures
+        accepted: dict[ReducedFormula, list] = defaultdict(list)  # this batch's kept structures (with templates)
         pending = list(range(len(crystals)))
         for attempt in range(STRUCTURE_REDRAWS + 1):
             rejected = []
             for i in pending:
-                key = reduced_composition(compositions[i])
-                structure = structure_from_crystal(crystals[i])
                 last = attempt == STRUCTURE_REDRAWS
                 if not last and min_interatomic_distance(crystals[i]) < MIN_INTERATOMIC_DISTANCE:
                     self.contact_redraws += 1
-                elif not last and self.library is not None and self._repeats(matcher, structure, key, accepted):
-                    self.duplicate_redraws += 1
-                else:
-                    accepted[key].append(structure)
-                    continue
-                rejected.append(i)
+                    rejected.append(i)
+                elif self.library is not None:
+                    key = reduced_composition(compositions[i])
+                    structure = structure_from_crystal(crystals[i])
+                    if not last and self._repeats(structure, key, accepted):
+                        self.duplicate_redraws += 1
+                        rejected.append(i)
+                    else:
+                        accepted[key].append(structure)
             if not rejected:
                 break
             again = [compositions[i] for i in rejected]
@@ -844,14 +836,7 @@ class CompositionFirstGenerator:
             self._produced[key].extend(structures)
         return crystals
 
-    def _repeats(self, matcher, structure, key: tuple[tuple[int, int], ...], accepted: dict) -> bool:
+    def _repeats(self, structure, key: ReducedFormula, accepted: dict) -> bool:
         """Whether ``structure`` matches an earlier sample of its reduced formula ``key``: of an earlier
         sample() call, or kept earlier in this batch."""
-        return any(_same_structure(matcher, structure, earlier) for earlier in self._produced[key] + accepted[key])
-
-
-def _same_structure(matcher, first, second) -> bool:
-    try:
-        return bool(matcher.fit(first, second))
-    except Exception:  # pymatgen fails on some degenerate cells: treat them as different
-        return False
+        return any(same_structure(structure, earlier) for earlier in self._produced[key] + accepted[key])

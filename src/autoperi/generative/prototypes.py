@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +31,12 @@ import numpy as np
 from autoperi.caching import cache_dir
 from autoperi.crystal import Crystal
 from autoperi.generative.species import species_order
-from autoperi.metrics.csp import CSP_MATCHER_SETTINGS
+from autoperi.metrics.csp import CSP_MATCHER_SETTINGS, csp_matcher
 from autoperi.parallel import parallel_map
 
 PROTOTYPE_CACHE_VERSION = 3
 # Match graphs of the benchmark pools' formula groups (Carbon-24 lowdata_train: 3.5 CPU-min), by content key.
 SHIPPED_GRAPHS = Path(__file__).with_name("prototype_graphs")
-
-
-def _matcher():
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    return StructureMatcher(**CSP_MATCHER_SETTINGS)
 
 
 def canonical_structure(crystal: Crystal):
@@ -73,22 +66,17 @@ def _content_key(crystals: Sequence[Crystal]) -> str:
 _REDUCED: list = []  # reduced structures of the crystals being matched, read by forked workers
 
 
-@cache
-def _shared_matcher():
-    return _matcher()
-
-
 def _row_matches(row: tuple[int, tuple[int, ...]]) -> list[int]:
     """Those of ``row[1]`` (indices into :data:`_REDUCED`) that match crystal ``row[0]``."""
     i, others = row
-    return [j for j in others if rms_match(_shared_matcher(), _REDUCED[i], _REDUCED[j])]
+    return [j for j in others if rms_match(csp_matcher(), _REDUCED[i], _REDUCED[j])]
 
 
 def match_edges(crystals: Sequence[Crystal], progress: bool = True, workers: int | None = None) -> np.ndarray:
     """Every matching pair (i, j), i < j, of indices into ``crystals`` with the same anonymous formula, shape
     (E, 2), over ``workers`` processes (default: every core; uncached)."""
     global _REDUCED
-    matcher = _shared_matcher()
+    matcher = csp_matcher()
     groups: dict[tuple, list[int]] = defaultdict(list)
     _REDUCED = []
     for index, crystal in enumerate(crystals):

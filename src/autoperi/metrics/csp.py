@@ -28,7 +28,8 @@ CANDIDATE_SUFFIX = re.compile(r"[-_]\d+$")
 
 
 @lru_cache(maxsize=1)
-def _csp_matcher():
+def csp_matcher():
+    """The published CSP protocol's StructureMatcher (one per process)."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     return StructureMatcher(**CSP_MATCHER_SETTINGS)
@@ -48,7 +49,7 @@ def normalised_rms(prediction: Crystal, target: Crystal) -> float | None:
 
     pair = structure_from_crystal(_matchable(prediction)), structure_from_crystal(_matchable(target))
     try:
-        result = _csp_matcher().get_rms_dist(*pair)
+        result = csp_matcher().get_rms_dist(*pair)
     except Exception:  # as the reference: a matcher failure is no match
         return None
     return None if result is None else float(result[0])

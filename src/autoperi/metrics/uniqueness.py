@@ -25,7 +25,8 @@ def _matcher():
     return StructureMatcher()
 
 
-def _same(first, second) -> bool:
+def same_structure(first, second) -> bool:
+    """Whether two pymatgen Structures are the same crystal under StructureMatcher's defaults."""
     try:
         return bool(_matcher().fit(first, second))
     except Exception:  # pymatgen fails on some degenerate cells: treat them as different
@@ -70,7 +71,7 @@ def first_matches(group: list[Crystal]) -> list[int]:
     representatives: list[int] = []
     firsts = []
     for index, structure in enumerate(structures):
-        first = next((r for r in representatives if _same(structure, structures[r])), index)
+        first = next((r for r in representatives if same_structure(structure, structures[r])), index)
         if first == index:
             representatives.append(index)
         firsts.append(first)
@@ -99,7 +100,7 @@ def _has_known_match(item: tuple[Crystal, MatchKey]) -> bool:
     if not known:
         return False
     structure = _structures([crystal])[0]
-    return any(_same(structure, other) for other in known)
+    return any(same_structure(structure, other) for other in known)
 
 
 def novel_mask(crystals: list[Crystal], known: list[Crystal], workers: int | None = None) -> np.ndarray:
