@@ -52,10 +52,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refine-t0", type=float, help="hybrid: refine templates with the flow from this time")
     parser.add_argument("--refine-noise", action="store_true", help="mix base noise into the refinement's start")
     parser.add_argument(
-        "--rank-pool", type=int, help="order the N nearest templates (as --rank-by says; popularity: all by default)"
+        "--rank-pool", type=int, help="order the N nearest templates (as --rank-by says; popularity, distinct: all)"
     )
     parser.add_argument(
-        "--rank-by", default="energy", choices=CSP_RANKINGS, help="CHGNet energy, the scorer or popularity"
+        "--rank-by", default="energy", choices=CSP_RANKINGS, help="CHGNet energy, the scorer, or by structure type"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -92,7 +92,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from autoperi.data import load_split
-    from autoperi.generative.csp import CSPSettings, predict_structures
+    from autoperi.generative.csp import STRUCTURE_TYPE_RANKINGS, CSPSettings, predict_structures
     from autoperi.generative.templates import STABILITY_PROPERTIES, TemplateLibrary
     from autoperi.metrics.csp import first_candidates, match_rate_by_rank, score_candidates, summarise_scores
     from autoperi.metrics.samples import write_sample_folder
@@ -143,7 +143,7 @@ def main() -> None:
         refine_t0=args.refine_t0,
         refine_noise=args.refine_noise if args.refine_t0 is not None else None,
         rank_pool=args.rank_pool,
-        rank_by=args.rank_by if args.rank_pool or args.rank_by == "popularity" else None,
+        rank_by=args.rank_by if args.rank_pool or args.rank_by in STRUCTURE_TYPE_RANKINGS else None,
         steps=args.steps,
         method=args.method,
         seed=args.seed,
