@@ -77,3 +77,12 @@ def test_bad_input_is_one_line(tmp_path, capsys, make_input, message):
     errors = [line for line in stderr.splitlines() if line.startswith("autoperi: error")]
     assert code == 2 and len(errors) == 1 and message in errors[0]
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("pressure", ["nan", "inf"])
+def test_a_pressure_that_is_not_finite_is_one_line(tmp_path, capsys, pressure):
+    path = write_cif(silicon(), tmp_path / "si.cif")
+    argv = ["relax", str(path), "--out", str(tmp_path / "out"), "--pressure", pressure]
+    code, _, stderr = run(argv, capsys)
+    assert code == 2 and "--pressure must be a finite number" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "out" / "relax.csv").exists()

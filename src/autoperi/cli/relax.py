@@ -55,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_relax(args: argparse.Namespace) -> int:
+    import math
     import sys
     from pathlib import Path
 
@@ -70,6 +71,8 @@ def run_relax(args: argparse.Namespace) -> int:
 
     if args.fmax <= 0 or args.steps < 0 or args.workers < 1:
         raise AutoPeriError("--fmax must be positive, --steps non-negative and --workers at least 1")
+    if not math.isfinite(args.pressure):
+        raise AutoPeriError(f"--pressure must be a finite number of GPa, got {args.pressure}")
     report = read_crystals(args.input, max_atoms=args.max_atoms, workers=1)
     if not report.crystals:
         first = next(iter(report.first_error.values()), "no structures")
