@@ -35,7 +35,7 @@ from autoperi.metrics.csp import CSP_MATCHER_SETTINGS, csp_matcher
 from autoperi.parallel import parallel_map
 
 PROTOTYPE_CACHE_VERSION = 3
-# Match graphs of the benchmark pools' formula groups (Carbon-24 lowdata_train: 3.5 CPU-min), by content key.
+# Match graphs of the benchmark pools' formula groups (Carbon-24 lowdata_train: 3.5 min to build), by content key.
 SHIPPED_GRAPHS = Path(__file__).with_name("prototype_graphs")
 
 
